@@ -1,0 +1,458 @@
+"""Future: a write-once result that any number of tasks can wait for.
+
+Why write-once: a future answers one question ("what did the producer get?").
+If it could be set twice, two waiters could see two different answers and the
+value a task read would depend on scheduling. So the first ``set_*`` wins for
+good, a second one is a bug (``AlreadySetError``), and ``try_set_*`` exists for
+the producers that legitimately race.
+
+What ``get()`` guarantees:
+
+* it is always a checkpoint (a schedule point and a cancel point), also on a
+  settled future, like ``trio.Event.wait()``;
+* every waiter, before or after the set, sees the same value or the same
+  exception object;
+* a waiter that is cancelled leaves nothing behind: no entry, no Event, and
+  the future itself is untouched.
+
+Layout, chosen for the hot paths (see benchmarks/): four slots keep a pending
+future at 64 bytes.
+
+``_value``
+    ``_PENDING`` while pending; the value once set with a result; once set
+    with an exception, a ``(traceback, context)`` pair saved at that moment.
+``_exc``
+    ``None``, or the stored exception.
+``_event``
+    ``None`` until the first task waits (most futures in a correlation map
+    are settled before anybody waits, or are waited on once); then the
+    ``trio.Event`` that waiters park on. It is dropped again when the last
+    waiter is cancelled while the future is pending.
+``_hooks``
+    ``None``, one hook, or a list of hooks: how a join (``wait_all``,
+    ``wait_any``, ``as_completed``) waits on many futures from one task
+    without a helper task per future. A hook is called once, synchronously,
+    when the future settles, and is then forgotten. Storing a single hook
+    directly (no list) saves one allocation per watched future.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+
+import trio
+from outcome import Error, Outcome, Value
+
+from ._exceptions import AlreadySetError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+    from typing import TypeAlias
+
+__all__ = ["Future", "FutureStatistics", "add_hook", "remove_hook"]
+
+# Invariant on purpose: a Future[int] can be set, so it is not a Future[object]
+# (someone could set a str into it), and it can be read, so it is not a
+# Future[bool] either.
+T = TypeVar("T")
+
+Hook: TypeAlias = "Callable[[Future[Any]], None]"
+_Hooks: TypeAlias = "Hook | list[Hook] | None"
+
+
+@final
+class _Pending:
+    """The one value of ``Future._value`` that means "not settled yet"."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<pending>"
+
+
+_PENDING: Any = _Pending()
+
+# How much of a result's repr a Future's repr shows.
+_REPR_LIMIT = 60
+
+
+def _short_repr(obj: object) -> str:
+    text = repr(obj)
+    if len(text) > _REPR_LIMIT:
+        text = text[: _REPR_LIMIT - 3] + "..."
+    return text
+
+
+def _check_exception(exc: object, method: str) -> None:
+    """Refuse anything but an ``Exception`` instance, before any state change."""
+    if isinstance(exc, Exception):
+        return
+    if isinstance(exc, type) and issubclass(exc, BaseException):
+        raise TypeError(
+            f"{method}() needs an exception instance, got the class "
+            f"{exc.__qualname__}; did you mean {exc.__qualname__}()?"
+        )
+    if isinstance(exc, BaseException):
+        # trio.Cancelled, KeyboardInterrupt, SystemExit, GeneratorExit and
+        # groups holding them: these belong to the task they were raised in.
+        # Stored in a future, they would reach waiters that were never
+        # cancelled or interrupted, and trio would misread them.
+        raise TypeError(
+            f"{method}() refuses {type(exc).__qualname__}: only Exception "
+            f"instances can be stored, a BaseException belongs to the task "
+            f"it was raised in"
+        )
+    raise TypeError(
+        f"{method}() needs an Exception instance, got {type(exc).__qualname__}"
+    )
+
+
+@final
+@dataclass(frozen=True)
+class FutureStatistics:
+    """Debugging information about a :class:`Future`, from ``statistics()``.
+
+    Attributes:
+        tasks_waiting: the number of tasks blocked on the future right now:
+            tasks in ``get()`` / ``outcome()``, plus one for each join
+            (``wait_all``, ``wait_settled``, ``wait_any``, ``as_completed``)
+            that is watching it.
+    """
+
+    __slots__ = ("tasks_waiting",)
+
+    tasks_waiting: int
+
+
+@final
+class Future(Generic[T]):
+    """A write-once result that any number of tasks can wait for.
+
+    One side settles the future, once, with a synchronous call that never
+    blocks: :meth:`set_result`, :meth:`set_exception` or :meth:`set_outcome`
+    (or their ``try_`` forms). Any number of tasks ``await`` :meth:`get`,
+    before or after that, and all of them get the same value or the same
+    exception object.
+
+    A future can be created anywhere, also outside ``trio.run``. It holds no
+    task and owns nothing, so dropping it is always fine. To settle it from a
+    thread, hand the setter to trio: ``trio.from_thread.run_sync(fut.set_result,
+    value)``.
+
+    There is no ``cancel()`` and no ``timeout=``: cancel the *waiting* with a
+    cancel scope around ``get()`` (``trio.move_on_after``, ``fail_after``);
+    the future stays as it was for everybody else.
+
+    Example::
+
+        fut: Future[int] = Future()
+
+        async def producer():
+            fut.set_result(42)
+
+        async def consumer():
+            print(await fut.get())      # 42, in every consumer
+
+    Exceptions: the stored exception object itself is raised to every waiter
+    (so ``except ValueError:`` works), with the traceback it had when it was
+    stored. All waiters share that one object: each raise starts again from
+    the saved traceback and ``__context__``, so they do not grow or leak from
+    one waiter to the next, but a waiter that mutates the exception's
+    attributes mutates them for all.
+    """
+
+    __slots__ = ("_event", "_exc", "_hooks", "_value")
+
+    _value: Any
+    _exc: Exception | None
+    _event: trio.Event | None
+    _hooks: _Hooks
+
+    def __init__(self) -> None:
+        self._value = _PENDING
+        self._exc = None
+        self._event = None
+        self._hooks = None
+
+    # -- write side: synchronous, never blocks, never checkpoints ----------
+
+    def _settle(self) -> None:
+        """Wake everybody; the slots already hold the answer."""
+        event = self._event
+        if event is not None:
+            event.set()
+        hooks = self._hooks
+        if hooks is not None:
+            self._hooks = None
+            if isinstance(hooks, list):
+                for hook in hooks:
+                    hook(self)
+            else:
+                hooks(self)
+
+    @trio.lowlevel.enable_ki_protection
+    def set_result(self, value: T) -> None:
+        """Settle the future with ``value`` and wake every waiter.
+
+        Synchronous, never blocks, is not a checkpoint; may be called from any
+        task of the run (from a thread: ``trio.from_thread.run_sync``).
+
+        Args:
+            value: the result every waiter will get.
+
+        Raises:
+            AlreadySetError: the future is already settled; nothing changes.
+        """
+        if self._value is not _PENDING:
+            raise AlreadySetError(
+                f"{self!r} is already settled; consider try_set_result() if "
+                f"several tasks may settle it"
+            )
+        self._value = value
+        self._settle()
+
+    @trio.lowlevel.enable_ki_protection
+    def set_exception(self, exc: Exception) -> None:
+        """Settle the future with a failure and wake every waiter.
+
+        Every waiter will get ``exc`` raised. Synchronous, never blocks, is
+        not a checkpoint.
+
+        Args:
+            exc: an *instance* of ``Exception``. ``trio.Cancelled``,
+                ``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit``
+                are refused: they belong to the task they were raised in.
+
+        Raises:
+            TypeError: ``exc`` is not an ``Exception`` instance (checked
+                first, even on a settled future); nothing is stored.
+            AlreadySetError: the future is already settled; nothing changes.
+        """
+        _check_exception(exc, "set_exception")
+        if self._value is not _PENDING:
+            raise AlreadySetError(
+                f"{self!r} is already settled; consider try_set_exception() "
+                f"if several tasks may settle it"
+            )
+        self._store_exception(exc)
+
+    def _store_exception(self, exc: Exception) -> None:
+        # Save what raising will change, so that every waiter can start again
+        # from it (see _raise).
+        self._value = (exc.__traceback__, exc.__context__)
+        self._exc = exc
+        self._settle()
+
+    def set_outcome(self, result: Outcome[T]) -> None:
+        """Settle the future from an ``outcome.Value`` or ``outcome.Error``.
+
+        ``Value(v)`` is ``set_result(v)``; ``Error(e)`` is ``set_exception(e)``
+        with the same rules. The outcome is read, not unwrapped, so it stays
+        usable. Synchronous, never blocks, is not a checkpoint.
+
+        Raises:
+            TypeError: ``result`` is not an outcome, or holds a
+                ``BaseException`` that is not an ``Exception``.
+            AlreadySetError: the future is already settled.
+        """
+        if isinstance(result, Value):
+            self.set_result(result.value)
+        elif isinstance(result, Error):
+            self.set_exception(result.error)  # type: ignore[arg-type]
+        else:
+            raise TypeError(
+                f"set_outcome() needs an outcome.Value or outcome.Error, got "
+                f"{type(result).__qualname__}"
+            )
+
+    @trio.lowlevel.enable_ki_protection
+    def try_set_result(self, value: T) -> bool:
+        """Settle with ``value`` unless already settled.
+
+        For producers that race (first reply wins). Synchronous, never
+        blocks, is not a checkpoint.
+
+        Returns:
+            ``True`` if this call settled the future, ``False`` if it was
+            already settled (then nothing changes).
+        """
+        if self._value is not _PENDING:
+            return False
+        self._value = value
+        self._settle()
+        return True
+
+    @trio.lowlevel.enable_ki_protection
+    def try_set_exception(self, exc: Exception) -> bool:
+        """Settle with a failure unless already settled.
+
+        Synchronous, never blocks, is not a checkpoint.
+
+        Returns:
+            ``True`` if this call settled the future, ``False`` if it was
+            already settled.
+
+        Raises:
+            TypeError: ``exc`` is not an ``Exception`` instance. That is a
+                bug, not a race, so it is raised even on a settled future.
+        """
+        _check_exception(exc, "try_set_exception")
+        if self._value is not _PENDING:
+            return False
+        self._store_exception(exc)
+        return True
+
+    # -- read side -----------------------------------------------------------
+
+    def done(self) -> bool:
+        """Return whether the future is settled (with a value or a failure)."""
+        return self._value is not _PENDING
+
+    async def _wait(self) -> None:
+        """Park until settled. The caller has seen that it is pending."""
+        event = self._event
+        if event is None:
+            event = self._event = trio.Event()
+        try:
+            await event.wait()
+        finally:
+            # Cancelled while pending: if this was the last waiter, drop the
+            # Event so that the future is as small as before anybody waited.
+            if self._value is _PENDING and event.statistics().tasks_waiting == 0:
+                self._event = None
+
+    async def get(self) -> T:
+        """Wait until the future is settled, then return its value.
+
+        Always a checkpoint, also when the future is already settled. If the
+        waiting task is cancelled, ``trio.Cancelled`` propagates as usual and
+        the future is untouched: the other waiters and the producer see no
+        difference.
+
+        Returns:
+            the value given to ``set_result``.
+
+        Raises:
+            Exception: the stored exception object itself, with the traceback
+                it had when stored (shared by all waiters).
+        """
+        if self._value is _PENDING:
+            await self._wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        if self._exc is not None:
+            self._raise()
+        return self._value  # type: ignore[no-any-return]
+
+    def get_nowait(self) -> T:
+        """Return the value now, or raise the stored exception.
+
+        Not a checkpoint.
+
+        Raises:
+            trio.WouldBlock: the future is still pending.
+            Exception: the stored exception, as for :meth:`get`.
+        """
+        if self._value is _PENDING:
+            raise trio.WouldBlock
+        if self._exc is not None:
+            self._raise()
+        return self._value  # type: ignore[no-any-return]
+
+    def _raise(self) -> None:
+        exc = self._exc
+        assert exc is not None
+        traceback: TracebackType | None
+        traceback, context = self._value
+        # Start from the state saved at set time: otherwise each raise would
+        # add its frames to the shared traceback, and the __context__ set by
+        # one waiter's `except` block would show up in the next waiter.
+        exc.__context__ = context
+        try:
+            raise exc.with_traceback(traceback)
+        finally:
+            # Frames that hold the exception form a cycle with its traceback.
+            del exc, traceback, context
+
+    async def outcome(self) -> Outcome[T]:
+        """Wait until settled, then return the result as an outcome.
+
+        Always a checkpoint; cancellation is as for :meth:`get`. Each call
+        returns a *fresh* ``outcome.Value`` / ``outcome.Error``, so every
+        caller may ``unwrap()`` its own.
+        """
+        if self._value is _PENDING:
+            await self._wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        return self.outcome_nowait()
+
+    def outcome_nowait(self) -> Outcome[T]:
+        """Return the result as a fresh outcome, without waiting.
+
+        Not a checkpoint.
+
+        Raises:
+            trio.WouldBlock: the future is still pending.
+        """
+        if self._value is _PENDING:
+            raise trio.WouldBlock
+        exc = self._exc
+        if exc is not None:
+            exc.__traceback__, exc.__context__ = self._value
+            return Error(exc)
+        return Value(self._value)
+
+    def statistics(self) -> FutureStatistics:
+        """Return debugging information (a frozen :class:`FutureStatistics`)."""
+        waiting = 0
+        if self._event is not None:
+            waiting = self._event.statistics().tasks_waiting
+        hooks = self._hooks
+        if isinstance(hooks, list):
+            waiting += len(hooks)
+        elif hooks is not None:
+            waiting += 1
+        return FutureStatistics(tasks_waiting=waiting)
+
+    def __repr__(self) -> str:
+        if self._value is _PENDING:
+            state = f"pending, {self.statistics().tasks_waiting} waiting"
+        elif self._exc is not None:
+            state = f"exception={_short_repr(self._exc)}"
+        else:
+            state = f"result={_short_repr(self._value)}"
+        return f"<trio_promise.Future {state}>"
+
+
+# -- for the joins (trio_promise._join); not public --------------------------
+
+
+def add_hook(future: Future[Any], hook: Hook) -> None:
+    """Call ``hook(future)`` once, when ``future`` settles.
+
+    The future must be pending. Adding a hook that is already there does
+    nothing, so a join given the same future twice watches it once.
+    """
+    hooks = future._hooks
+    if hooks is None:
+        future._hooks = hook
+    elif isinstance(hooks, list):
+        if hook not in hooks:
+            hooks.append(hook)
+    elif hooks != hook:
+        future._hooks = [hooks, hook]
+
+
+def remove_hook(future: Future[Any], hook: Hook) -> None:
+    """Forget ``hook`` if ``future`` still holds it (no error if not)."""
+    hooks = future._hooks
+    if isinstance(hooks, list):
+        if hook in hooks:
+            hooks.remove(hook)
+            if not hooks:
+                future._hooks = None
+    elif hooks is not None and hooks == hook:
+        future._hooks = None

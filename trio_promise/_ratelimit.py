@@ -1,0 +1,5 @@
+"""PLACEHOLDER: being written (issue 8)."""
+from __future__ import annotations
+
+class RateLimiter: pass
+class RateLimiterStatistics: pass
