@@ -1,3 +1,5 @@
+# pyright: reportPrivateUsage=false
+# (add_hook and remove_hook below belong to this module.)
 """Future: a write-once result that any number of tasks can wait for.
 
 Why write-once: a future answers one question ("what did the producer get?").
@@ -39,7 +41,7 @@ future at 64 bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 import trio
 from outcome import Error, Outcome, Value
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import TypeAlias
 
-__all__ = ["Future", "FutureStatistics", "add_hook", "remove_hook"]
+__all__ = ["Future", "FutureStatistics", "add_hook", "check_exception", "remove_hook"]
 
 # Invariant on purpose: a Future[int] can be set, so it is not a Future[object]
 # (someone could set a str into it), and it can be read, so it is not a
@@ -59,7 +61,6 @@ __all__ = ["Future", "FutureStatistics", "add_hook", "remove_hook"]
 T = TypeVar("T")
 
 Hook: TypeAlias = "Callable[[Future[Any]], None]"
-_Hooks: TypeAlias = "Hook | list[Hook] | None"
 
 
 @final
@@ -85,14 +86,19 @@ def _short_repr(obj: object) -> str:
     return text
 
 
-def _check_exception(exc: object, method: str) -> None:
-    """Refuse anything but an ``Exception`` instance, before any state change."""
+def check_exception(exc: object, method: str) -> None:
+    """Refuse anything but an ``Exception`` instance, before any state change.
+
+    ``method`` names the public call in the message (for example "fail").
+    """
     if isinstance(exc, Exception):
         return
-    if isinstance(exc, type) and issubclass(exc, BaseException):
+    kind: type[object] = type(exc)
+    if isinstance(exc, type) and issubclass(cast("type[object]", exc), BaseException):
+        name = cast("type[object]", exc).__qualname__
         raise TypeError(
             f"{method}() needs an exception instance, got the class "
-            f"{exc.__qualname__}; did you mean {exc.__qualname__}()?"
+            f"{name}; did you mean {name}()?"
         )
     if isinstance(exc, BaseException):
         # trio.Cancelled, KeyboardInterrupt, SystemExit, GeneratorExit and
@@ -100,13 +106,11 @@ def _check_exception(exc: object, method: str) -> None:
         # Stored in a future, they would reach waiters that were never
         # cancelled or interrupted, and trio would misread them.
         raise TypeError(
-            f"{method}() refuses {type(exc).__qualname__}: only Exception "
+            f"{method}() refuses {kind.__qualname__}: only Exception "
             f"instances can be stored, a BaseException belongs to the task "
             f"it was raised in"
         )
-    raise TypeError(
-        f"{method}() needs an Exception instance, got {type(exc).__qualname__}"
-    )
+    raise TypeError(f"{method}() needs an Exception instance, got {kind.__qualname__}")
 
 
 @final
@@ -165,10 +169,15 @@ class Future(Generic[T]):
 
     __slots__ = ("_event", "_exc", "_hooks", "_value")
 
-    _value: Any
+    _value: T  # or _PENDING, or (traceback, context) once failed: see the top
     _exc: Exception | None
     _event: trio.Event | None
-    _hooks: _Hooks
+    _hooks: Any  # None, a Hook, or a list[Hook] (see the top)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # @final only speaks to type checkers; say it at run time too, as trio
+        # does, so that nobody builds on internals that may change.
+        raise TypeError("trio_promise.Future does not support subclassing")
 
     def __init__(self) -> None:
         self._value = _PENDING
@@ -187,7 +196,7 @@ class Future(Generic[T]):
         if hooks is not None:
             self._hooks = None
             if isinstance(hooks, list):
-                for hook in hooks:
+                for hook in cast("list[Hook]", hooks):
                     hook(self)
             else:
                 hooks(self)
@@ -230,7 +239,7 @@ class Future(Generic[T]):
                 first, even on a settled future); nothing is stored.
             AlreadySetError: the future is already settled; nothing changes.
         """
-        _check_exception(exc, "set_exception")
+        check_exception(exc, "set_exception")
         if self._value is not _PENDING:
             raise AlreadySetError(
                 f"{self!r} is already settled; consider try_set_exception() "
@@ -241,7 +250,7 @@ class Future(Generic[T]):
     def _store_exception(self, exc: Exception) -> None:
         # Save what raising will change, so that every waiter can start again
         # from it (see _raise).
-        self._value = (exc.__traceback__, exc.__context__)
+        self._value = cast("Any", (exc.__traceback__, exc.__context__))
         self._exc = exc
         self._settle()
 
@@ -298,7 +307,7 @@ class Future(Generic[T]):
             TypeError: ``exc`` is not an ``Exception`` instance. That is a
                 bug, not a race, so it is raised even on a settled future.
         """
-        _check_exception(exc, "try_set_exception")
+        check_exception(exc, "try_set_exception")
         if self._value is not _PENDING:
             return False
         self._store_exception(exc)
@@ -344,7 +353,7 @@ class Future(Generic[T]):
             await trio.lowlevel.checkpoint()
         if self._exc is not None:
             self._raise()
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
     def get_nowait(self) -> T:
         """Return the value now, or raise the stored exception.
@@ -359,13 +368,14 @@ class Future(Generic[T]):
             raise trio.WouldBlock
         if self._exc is not None:
             self._raise()
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
     def _raise(self) -> None:
         exc = self._exc
         assert exc is not None
         traceback: TracebackType | None
-        traceback, context = self._value
+        context: BaseException | None
+        traceback, context = cast("tuple[Any, Any]", self._value)
         # Start from the state saved at set time: otherwise each raise would
         # add its frames to the shared traceback, and the __context__ set by
         # one waiter's `except` block would show up in the next waiter.
@@ -401,7 +411,7 @@ class Future(Generic[T]):
             raise trio.WouldBlock
         exc = self._exc
         if exc is not None:
-            exc.__traceback__, exc.__context__ = self._value
+            exc.__traceback__, exc.__context__ = cast("tuple[Any, Any]", self._value)
             return Error(exc)
         return Value(self._value)
 
@@ -412,7 +422,7 @@ class Future(Generic[T]):
             waiting = self._event.statistics().tasks_waiting
         hooks = self._hooks
         if isinstance(hooks, list):
-            waiting += len(hooks)
+            waiting += len(cast("list[Hook]", hooks))
         elif hooks is not None:
             waiting += 1
         return FutureStatistics(tasks_waiting=waiting)
@@ -440,8 +450,9 @@ def add_hook(future: Future[Any], hook: Hook) -> None:
     if hooks is None:
         future._hooks = hook
     elif isinstance(hooks, list):
-        if hook not in hooks:
-            hooks.append(hook)
+        hook_list = cast("list[Hook]", hooks)
+        if hook not in hook_list:
+            hook_list.append(hook)
     elif hooks != hook:
         future._hooks = [hooks, hook]
 
@@ -450,9 +461,10 @@ def remove_hook(future: Future[Any], hook: Hook) -> None:
     """Forget ``hook`` if ``future`` still holds it (no error if not)."""
     hooks = future._hooks
     if isinstance(hooks, list):
-        if hook in hooks:
-            hooks.remove(hook)
-            if not hooks:
+        hook_list = cast("list[Hook]", hooks)
+        if hook in hook_list:
+            hook_list.remove(hook)
+            if not hook_list:
                 future._hooks = None
     elif hooks is not None and hooks == hook:
         future._hooks = None

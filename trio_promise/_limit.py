@@ -8,7 +8,7 @@ limits in; they take them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -27,7 +27,11 @@ def check_limiters(limiter: object, caller: str) -> tuple[Limiter, ...]:
     """Return ``limiter`` as a tuple, or raise ``TypeError`` at once."""
     if limiter is None:
         return ()
-    limiters = limiter if isinstance(limiter, tuple) else (limiter,)
+    limiters: tuple[object, ...]
+    if isinstance(limiter, tuple):
+        limiters = cast("tuple[object, ...]", limiter)
+    else:
+        limiters = (limiter,)
     for each in limiters:
         kind = type(each)
         if not (hasattr(kind, "__aenter__") and hasattr(kind, "__aexit__")):
@@ -36,7 +40,7 @@ def check_limiters(limiter: object, caller: str) -> tuple[Limiter, ...]:
                 f"(a trio.CapacityLimiter, trio.Semaphore, RateLimiter, ...) or a "
                 f"tuple of them, got {each!r}"
             )
-    return limiters
+    return cast("tuple[Limiter, ...]", limiters)
 
 
 async def run_limited(

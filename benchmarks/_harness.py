@@ -1,0 +1,140 @@
+"""How a case is measured: interleaved rounds, per-round ratios to a baseline.
+
+These machines are shared and noisy (10-30% from one run to the next), so a
+single timing says little. Every round runs each variant of a case once, in an
+order rotated from round to round, so that a slow phase of the machine hits
+all of them alike; each variant is then compared with its baseline (the floor)
+*within* the round, and the report gives the median of those per-round ratios
+and their range.
+
+A variant's runner does its own ``trio.run`` (or ``asyncio.run``) and returns
+the seconds spent in the region of interest only: setup (starting waiter tasks,
+creating inputs) and teardown stay outside the timed window.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+#: ``runner(size) -> seconds`` spent in the timed region.
+Runner = "Callable[[int], float]"
+
+FLOOR = "floor"
+ASYNCIO_FLOOR = "asyncio floor"
+OURS = "trio_promise"
+# Peers that trio_promise must beat in every row.
+PEERS = ("aioresult", "anyio")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One implementation of a scenario."""
+
+    name: str
+    run: Callable[[int], float]
+    # The variant whose time, in the same round, this one is divided by.
+    baseline: str = FLOOR
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Case:
+    """A scenario at one size, with all its variants."""
+
+    scenario: str
+    size: int
+    # What one operation is ("round trip", "waiter", ...) and how many of
+    # them one measurement does, for the time-per-operation column.
+    unit: str
+    ops: int
+    rounds: int
+    variants: tuple[Variant, ...]
+    target: float | None = None
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.scenario} ({self.size:,})"
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """The timings of one variant in one case, round by round."""
+
+    name: str
+    baseline: str
+    note: str
+    times: tuple[float, ...]
+    # times[i] / baseline's times[i], round by round.
+    ratios: tuple[float, ...]
+
+    @property
+    def median_ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def median_time(self) -> float:
+        return statistics.median(self.times)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """Everything measured for one case."""
+
+    case: Case
+    variants: tuple[VariantResult, ...]
+
+    def get(self, name: str) -> VariantResult | None:
+        for result in self.variants:
+            if result.name == name:
+                return result
+        return None
+
+    def versus(self, name: str, other: str) -> tuple[float, ...] | None:
+        """Per-round ratios of ``name``'s time to ``other``'s (None if absent)."""
+        mine, theirs = self.get(name), self.get(other)
+        if mine is None or theirs is None:
+            return None
+        return tuple(a / b for a, b in zip(mine.times, theirs.times, strict=True))
+
+
+def rotated(items: Sequence[Variant], shift: int) -> list[Variant]:
+    """``items`` rotated left by ``shift`` (round ``r`` starts with item ``r``)."""
+    shift %= len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def measure(
+    case: Case, *, warmup: int, progress: Callable[[str], None]
+) -> CaseResult:
+    """Run ``case``: ``warmup`` discarded rounds, then ``case.rounds`` rounds."""
+    times: dict[str, list[float]] = {v.name: [] for v in case.variants}
+    for round_no in range(warmup + case.rounds):
+        for variant in rotated(case.variants, round_no):
+            # Garbage left by the previous variant must not be collected on
+            # this one's time.
+            gc.collect()
+            elapsed = variant.run(case.size)
+            if round_no >= warmup:
+                times[variant.name].append(elapsed)
+        progress(".")
+    results: list[VariantResult] = []
+    for variant in case.variants:
+        mine = times[variant.name]
+        base = times[variant.baseline]
+        results.append(
+            VariantResult(
+                name=variant.name,
+                baseline=variant.baseline,
+                note=variant.note,
+                times=tuple(mine),
+                ratios=tuple(a / b for a, b in zip(mine, base, strict=True)),
+            )
+        )
+    return CaseResult(case=case, variants=tuple(results))
