@@ -22,9 +22,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-#: ``runner(size) -> seconds`` spent in the timed region.
-Runner = "Callable[[int], float]"
-
 FLOOR = "floor"
 ASYNCIO_FLOOR = "asyncio floor"
 OURS = "trio_promise"
@@ -37,6 +34,7 @@ class Variant:
     """One implementation of a scenario."""
 
     name: str
+    # run(size) -> seconds spent in the timed region.
     run: Callable[[int], float]
     # The variant whose time, in the same round, this one is divided by.
     baseline: str = FLOOR

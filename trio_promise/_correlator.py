@@ -24,16 +24,14 @@ returns and the value stored in the map, so a request allocates nothing else.
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Generic, TypeVar, final
+import builtins
+from importlib import import_module
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast, final
 
 import trio
 
 from ._exceptions import BrokenPromiseError
 from ._future import Future
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -48,6 +46,20 @@ K = TypeVar("K")
 T = TypeVar("T")
 
 
+class _Group(Protocol):
+    def split(
+        self, matcher: type[BaseException], /
+    ) -> tuple[BaseException | None, BaseException | None]: ...
+
+
+# A builtin from Python 3.11 on, exceptiongroup's backport (a dependency of
+# trio) before. Looked up at run time: the type checkers run for 3.10, where
+# they know neither without the backport installed.
+_BaseExceptionGroup: type[BaseException] = getattr(
+    builtins, "BaseExceptionGroup", None
+) or import_module("exceptiongroup").BaseExceptionGroup
+
+
 def _cause(exc: BaseException | None) -> BaseException | None:
     """What a ``BrokenPromiseError`` may chain to: never a ``trio.Cancelled``.
 
@@ -57,8 +69,8 @@ def _cause(exc: BaseException | None) -> BaseException | None:
     """
     if isinstance(exc, trio.Cancelled):
         return None
-    if isinstance(exc, BaseExceptionGroup):
-        _, rest = exc.split(trio.Cancelled)
+    if isinstance(exc, _BaseExceptionGroup):
+        _, rest = cast("_Group", exc).split(trio.Cancelled)
         return rest
     return exc
 
@@ -300,8 +312,9 @@ class Correlator(Generic[K, T]):
             TypeError: ``exc`` is not an ``Exception`` instance. That is a bug,
                 not a race, so it is raised whatever the key.
         """
-        if not isinstance(exc, Exception):
-            _refuse_exception(exc)
+        checked: object = exc
+        if not isinstance(checked, Exception):
+            _refuse_exception(checked)
         try:
             entry = self._pending.get(key)
         except TypeError:
@@ -336,13 +349,14 @@ class Correlator(Generic[K, T]):
             TypeError: ``exc`` is neither ``None`` nor an exception instance;
                 nothing changes.
         """
-        if exc is not None and not isinstance(exc, BaseException):
+        checked: object = exc
+        if checked is not None and not isinstance(checked, BaseException):
             hint = ""
-            if isinstance(exc, type) and issubclass(exc, BaseException):
-                hint = f"; did you mean {exc.__qualname__}()?"
+            if isinstance(checked, type) and issubclass(checked, BaseException):
+                hint = f"; did you mean {checked.__qualname__}()?"
             raise TypeError(
                 f"close() needs an exception instance or None as the cause, "
-                f"got {exc!r}{hint}"
+                f"got {checked!r}{hint}"
             )
         if self._closed:
             return

@@ -1,5 +1,192 @@
-"""PLACEHOLDER: being written (issue 4)."""
-from __future__ import annotations
-from typing import Any
+"""spawn(): run a task in a nursery and hand its result over as a Future.
 
-def spawn(*a: Any) -> Any: raise NotImplementedError
+The task is the producer of its future, so every way it can end settles the
+future, and waiters never hang:
+
+* it returns: the value;
+* it raises an ``Exception``: that exception (and, unless ``propagate=False``,
+  the nursery gets it too, as from any failing task);
+* it is cancelled, or dies of another ``BaseException``: ``BrokenPromiseError``.
+  ``trio.Cancelled`` belongs to the cancelled scope, so it is never stored or
+  chained: a waiter outside that scope must not see it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, TypeVar
+
+import trio
+
+from ._exceptions import BrokenPromiseError
+from ._future import Future
+from ._limit import check_limiters, run_limited
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from typing_extensions import TypeVarTuple, Unpack
+
+    from ._limit import Limiter, LimiterArg
+
+    PosArgT = TypeVarTuple("PosArgT")
+
+__all__ = ["check_async_fn", "spawn"]
+
+T = TypeVar("T")
+
+
+def check_async_fn(async_fn: object, caller: str) -> None:
+    """Raise ``TypeError`` at once unless ``async_fn`` can be called.
+
+    A coroutine object (``spawn(nursery, fetch(url))`` instead of
+    ``spawn(nursery, fetch, url)``) gets a hint, and is closed so that Python
+    does not also warn that it was never awaited (as trio does).
+    """
+    if callable(async_fn):
+        return
+    if isinstance(async_fn, Coroutine):
+        async_fn.close()
+        raise TypeError(
+            f"{caller}() needs an async function, got the coroutine object "
+            f"{async_fn!r}; pass the function and its arguments separately, "
+            f"without calling it: {caller}(..., fn, arg) instead of "
+            f"{caller}(..., fn(arg))"
+        )
+    raise TypeError(
+        f"{caller}() needs an async function, got {type(async_fn).__qualname__} "
+        f"{async_fn!r}"
+    )
+
+
+def _broken(task_name: str, exc: BaseException) -> BrokenPromiseError:
+    """The error a spawned task's waiters get when it dies of ``exc``."""
+    cause: BaseException | None
+    if isinstance(exc, trio.Cancelled):
+        cause = None
+    elif isinstance(exc, BaseExceptionGroup):
+        # Keep what explains the death, drop the Cancelled part: it belongs
+        # to the scope that was cancelled, not to the waiters.
+        _, cause = exc.split(trio.Cancelled)
+    else:
+        cause = exc
+    if cause is None:
+        reason = "was cancelled"
+    else:
+        reason = f"died of {type(cause).__qualname__}"
+    error = BrokenPromiseError(
+        f"task {task_name!r} {reason} before it produced a result"
+    )
+    # Setting __cause__ also sets __suppress_context__, as 'raise ... from'
+    # does, so a Cancelled never shows up as the context either.
+    error.__cause__ = cause
+    return error
+
+
+async def _produce(
+    fut: Future[T],
+    limiters: tuple[Limiter, ...],
+    async_fn: Callable[..., Awaitable[T]],
+    args: tuple[object, ...],
+    propagate: bool,
+) -> None:
+    # try_set_*: the caller holds the future from the start and may have
+    # settled it already; that is its right, not a bug of ours.
+    try:
+        if limiters:
+            value = await run_limited(limiters, async_fn, *args)
+        else:
+            value = await async_fn(*args)
+    except Exception as exc:
+        fut.try_set_exception(exc)
+        if propagate:
+            raise
+        return
+    except BaseException as exc:
+        fut.try_set_exception(_broken(trio.lowlevel.current_task().name, exc))
+        raise
+    fut.try_set_result(value)
+
+
+def spawn(
+    nursery: trio.Nursery,
+    async_fn: Callable[[Unpack[PosArgT]], Awaitable[T]],
+    *args: Unpack[PosArgT],
+    name: object = None,
+    limiter: LimiterArg = None,
+    propagate: bool = True,
+) -> Future[T]:
+    """Start ``async_fn(*args)`` in ``nursery`` and return a future of its result.
+
+    The future is settled by the task, whichever way it ends:
+
+    * ``async_fn`` returns: the future gets the value;
+    * it raises an ``Exception``: the future gets that exception, and the
+      exception is *also* raised into the nursery like from any failing task
+      (so the nursery cancels its other tasks). With ``propagate=False`` the
+      exception is kept only in the future and the nursery goes on; the
+      task's owner then learns of the failure only through the future;
+    * it is cancelled, or dies of another ``BaseException``
+      (``KeyboardInterrupt``, ``SystemExit``, a ``BaseExceptionGroup``): the
+      future gets :exc:`BrokenPromiseError` (so a waiter in another nursery
+      never hangs), with the ``BaseException`` as ``__cause__``, except that
+      a ``trio.Cancelled`` is never kept (``__cause__`` is ``None``, and from
+      a group only the non-``Cancelled`` part is kept). The ``BaseException``
+      itself propagates as usual.
+
+    The future can be awaited from anywhere, also outside the nursery. The
+    caller may also settle it first (a timeout, a cached answer): the task
+    then finishes without overwriting it.
+
+    ``spawn`` itself is synchronous and not a checkpoint, like
+    ``nursery.start_soon``: the task starts at the nursery's next scheduling
+    round.
+
+    Example::
+
+        async with trio.open_nursery() as nursery:
+            page = spawn(nursery, fetch, "https://example.org")
+            ...
+            body = await page.get()
+
+    Args:
+        nursery: where the task runs.
+        async_fn: an async function; ``async_fn(*args)`` is type-checked like
+            a direct call.
+        *args: positional arguments for ``async_fn`` (use
+            ``functools.partial`` for keyword arguments).
+        name: the task's name, as for ``nursery.start_soon``; by default the
+            task is named after ``async_fn``.
+        limiter: an ``async with`` limiter (``trio.CapacityLimiter``,
+            ``trio.Semaphore``, :class:`RateLimiter`, ...) or a tuple of them,
+            entered in that order in the task before ``async_fn`` starts and
+            exited when it ends. A task cancelled while still waiting for a
+            limiter gets the future a :exc:`BrokenPromiseError` too.
+        propagate: whether an ``Exception`` from ``async_fn`` is also raised
+            into the nursery (default) or only stored in the future.
+
+    Returns:
+        A pending :class:`Future` that the task settles.
+
+    Raises:
+        TypeError: ``async_fn`` is not callable, or ``limiter`` is not usable
+            with ``async with`` (raised at once; nothing is started).
+        RuntimeError: the nursery is closed (from ``start_soon``).
+    """
+    check_async_fn(async_fn, "spawn")
+    limiters = check_limiters(limiter, "spawn")
+    fut: Future[T] = Future()
+    nursery.start_soon(
+        _produce,
+        fut,
+        limiters,
+        async_fn,
+        args,
+        propagate,
+        name=async_fn if name is None else name,
+    )
+    return fut
