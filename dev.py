@@ -26,6 +26,7 @@ import sys
 import time
 import venv
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -95,7 +96,7 @@ def build_and_install_wheel() -> Path:
 
 def inspect_wheel(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    problems = []
+    problems: list[str] = []
     if "trio_promise/py.typed" not in names:
         problems.append("py.typed is missing")
     for name in names:
@@ -110,7 +111,8 @@ def inspect_wheel(wheel: Path) -> None:
 
 def verifytypes() -> None:
     result = subprocess.run(
-        [str(BIN / "pyright"), "--verifytypes", "trio_promise", "--ignoreexternal"],
+        [str(BIN / "pyright"), "--pythonpath", str(PY), "--verifytypes", "trio_promise",
+         "--ignoreexternal"],
         cwd=ROOT, capture_output=True, text=True,
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
@@ -130,38 +132,68 @@ def demo() -> None:
 def check() -> None:
     started = time.monotonic()
     ensure_venv(CHECK_EXTRAS)
-    say("ruff")
-    run(BIN / "ruff", "check", ".")
-    say("flake8-async: every rule, with the opt-in checkpoint rules ASYNC9xx")
+    failed: list[str] = []
+
+    def step(title: str, *actions: Callable[[], None]) -> None:
+        say(title)
+        try:
+            for action in actions:
+                action()
+        except (subprocess.CalledProcessError, SystemExit) as exc:
+            print(f"FAILED: {title}: {exc}", flush=True)
+            failed.append(title)
+
+    step("ruff", lambda: run(BIN / "ruff", "check", "."))
     # ASYNC910/911 (a path through an async function without a checkpoint)
     # apply to the library and the examples; tests and benchmarks get the
     # default rules, since a test may well await nothing on purpose.
-    run(BIN / "flake8-async", "--enable=ASYNC", "--disable=", "trio_promise",
-        "examples")
-    run(BIN / "flake8-async", "tests", "benchmarks")
-    say("mypy --strict (mypy.ini)")
-    run(BIN / "mypy")
-    say("wheel: build, inspect, install")
-    wheel = build_and_install_wheel()
-    inspect_wheel(wheel)
-    say("pyright --verifytypes trio_promise")
-    verifytypes()
-    say("pyright strict (package, tests, type tests, examples, benchmarks)")
-    run(BIN / "pyright")
-    say("pytest + branch coverage (against the installed wheel) + README doctests")
-    for old in ROOT.glob(".coverage*"):
-        old.unlink()
-    # Run pytest by its script path: `python -m pytest` would put the source
-    # tree first on sys.path and shadow the installed wheel.
-    run(BIN / "coverage", "run", BIN / "pytest", "tests", "README.md",
-        "--doctest-glob=README.md", "-p", "no:randomly",
-        env={"TRIO_PROMISE_REQUIRE_INSTALLED": "1"})
-    run(BIN / "coverage", "report")
-    say("sphinx docs (-W): html and doctest")
-    for builder in ("html", "doctest"):
-        run(BIN / "sphinx-build", "-W", "--keep-going", "-q", "-b", builder, "docs",
-            ROOT / "docs" / "_build" / builder)
-    say(f"all checks passed in {time.monotonic() - started:.0f} s")
+    step(
+        "flake8-async (all rules, with the opt-in checkpoint rules ASYNC9xx)",
+        lambda: run(BIN / "flake8-async", "--enable=ASYNC", "--disable=",
+                    "trio_promise", "examples"),
+        lambda: run(BIN / "flake8-async", "tests", "benchmarks"),
+    )
+    step("mypy --strict (mypy.ini)", lambda: run(BIN / "mypy"))
+    wheels: list[Path] = []
+    step(
+        "wheel: build, inspect, install",
+        lambda: wheels.append(build_and_install_wheel()),
+        lambda: inspect_wheel(wheels[0]),
+    )
+    if wheels:
+        step("pyright --verifytypes trio_promise", verifytypes)
+    step(
+        "pyright strict (package, tests, type tests, examples, benchmarks)",
+        lambda: run(BIN / "pyright", "--pythonpath", PY),
+    )
+
+    def pytest_with_coverage() -> None:
+        for old in ROOT.glob(".coverage*"):
+            old.unlink()
+        # pytest by its script path: `python -m pytest` would put the source
+        # tree first on sys.path and shadow the installed wheel.
+        run(BIN / "coverage", "run", BIN / "pytest", "tests", "README.md",
+            "--doctest-glob=README.md",
+            env={"TRIO_PROMISE_REQUIRE_INSTALLED": "1"})
+        run(BIN / "coverage", "report")
+
+    if wheels:
+        step("pytest + branch coverage (installed wheel) + README doctests",
+             pytest_with_coverage)
+    step(
+        "sphinx docs (-W): html and doctest",
+        *[
+            (lambda builder=builder: run(
+                BIN / "sphinx-build", "-W", "--keep-going", "-q", "-b", builder,
+                "docs", ROOT / "docs" / "_build" / builder))
+            for builder in ("html", "doctest")
+        ],
+    )
+    elapsed = time.monotonic() - started
+    if failed:
+        sys.exit(f"\n{len(failed)} check(s) failed after {elapsed:.0f} s: "
+                 + "; ".join(failed))
+    say(f"all checks passed in {elapsed:.0f} s")
 
 
 def main() -> None:
