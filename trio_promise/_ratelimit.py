@@ -2,7 +2,7 @@
 
 A ``trio.CapacityLimiter`` bounds how many tasks run at once; a
 :class:`RateLimiter` bounds how many *start* per second. Both are used as
-``async with limiter:``, so they compose (``limiter=(rate, capacity)`` in
+``async with limiter:``, so they compose (``limiter=(capacity, rate)`` in
 ``spawn`` and ``gather_map``) instead of being built into each helper.
 
 The bucket, and why it cannot drift:
@@ -13,6 +13,11 @@ The bucket, and why it cannot drift:
   computed from elapsed time, never by counting sleeps, so a late wakeup
   (timer slop, a busy run loop) is paid back by the next one, and over any
   window of ``t`` seconds at most ``burst + rate * t`` acquisitions succeed.
+* The cap at ``burst`` is what keeps the upper bound strict, and also what
+  lets lateness be lost: time that would overfill the bucket is dropped, so
+  with ``burst=1`` a head that wakes late delays everyone after it. We keep
+  the strict bound (a rate limit usually mirrors somebody else's quota) and
+  document that ``burst >= 2`` absorbs timer slop.
 * The clock is ``trio.current_time()``, so the bucket follows a
   ``trio.testing.MockClock`` (tests run on the autojump clock in no real
   time).
@@ -116,15 +121,28 @@ class RateLimiter:
     or, composed with a limit on how many run at once, in the helpers::
 
         capacity = trio.CapacityLimiter(20)    # at most 20 running
-        results = await gather_map(fetch, urls, limiter=(rate, capacity))
+        results = await gather_map(fetch, urls, limiter=(capacity, rate))
 
     The bucket holds up to ``burst`` tokens and starts full; it is refilled
     continuously at ``rate`` tokens per second of ``trio.current_time()``, so
     it follows the run's clock, also a ``trio.testing.MockClock``. Each
     acquisition takes one token. Over any window of ``t`` seconds at most
     ``burst + rate * t`` acquisitions succeed and, while tasks are waiting,
-    at least ``rate * t - 1`` do: tokens are computed from elapsed time, so
-    late wakeups do not add up to drift.
+    at least ``rate * t - 1`` do: tokens are computed from elapsed time, not
+    by counting sleeps, so late wakeups do not add up to drift. The one
+    exception is lateness the bucket has no room for: with ``burst=1`` every
+    acquisition is at least ``1 / rate`` after the previous one, so a wakeup
+    that comes late (timer slop, a busy run loop) delays the ones after it.
+    ``burst=2`` or more catches up with lateness of up to
+    ``(burst - 1) / rate`` seconds; it matters at hundreds per second, hardly
+    at ten.
+
+    In a tuple of limiters, the order is the order they are taken. With
+    ``limiter=(capacity, rate)`` (or ``gather_map(..., limit=n,
+    limiter=rate)``) a task takes a slot, then a token, then starts: starts
+    follow the rate exactly. With ``(rate, capacity)`` the rate bounds the
+    tokens handed out, but tasks that got theirs while every slot was busy
+    start together when slots free up together.
 
     Waiting tasks get their tokens first come, first served. Leaving the
     ``async with`` block gives nothing back: a rate limits starts, not
