@@ -92,6 +92,8 @@ PYTHON: list[tuple[str, str, str]] = [
         for name in ("AbstractAsyncContextManager", "AbstractContextManager")
     ),
     ("functools.partial", "py:function", "library/functools.html#$"),
+    ("tracemalloc", "py:module", "library/tracemalloc.html#module-tracemalloc"),
+    ("types.TracebackType", "py:class", "library/types.html#$"),
     ("dataclasses.dataclass", "py:function", "library/dataclasses.html#$"),
     # asyncio, for the comparison page
     *(
@@ -232,11 +234,18 @@ LABEL_TITLES = {
 }
 
 
-def write(path: Path, project: str, version: str, rows: list[tuple[str, str, str]]) -> None:
+def write(
+    path: Path, project: str, version: str, rows: list[tuple[str, str, str]]
+) -> None:
+    """Write one inventory in Sphinx's format (version 2, zlib body)."""
     lines = []
     for name, role, uri in sorted(set(rows)):
-        display = LABEL_TITLES.get(name, "-") if role == "std:label" else "-"
-        lines.append(f"{name} {role} {1 if role != 'std:label' else -1} {uri} {display}")
+        if role == "std:label":
+            # Labels carry priority -1 and their section title, as Sphinx
+            # writes them.
+            lines.append(f"{name} {role} -1 {uri} {LABEL_TITLES[name]}")
+        else:
+            lines.append(f"{name} {role} 1 {uri} -")
     header = (
         "# Sphinx inventory version 2\n"
         f"# Project: {project}\n"
@@ -247,10 +256,11 @@ def write(path: Path, project: str, version: str, rows: list[tuple[str, str, str
     path.write_bytes(header.encode() + body)
 
 
-def main() -> None:
-    write(HERE / "python.inv", "Python", "3", PYTHON)
-    write(HERE / "trio.inv", "Trio", "0.35", TRIO)
-    write(HERE / "outcome.inv", "outcome", "1.3", OUTCOME)
+def main(out_dir: Path = HERE) -> None:
+    """Write python.inv, trio.inv and outcome.inv into ``out_dir``."""
+    write(out_dir / "python.inv", "Python", "3", PYTHON)
+    write(out_dir / "trio.inv", "Trio", "0.35", TRIO)
+    write(out_dir / "outcome.inv", "outcome", "1.3", OUTCOME)
 
 
 if __name__ == "__main__":
