@@ -197,7 +197,7 @@ def check() -> None:
         "sphinx docs (-W): html and doctest",
         *[
             (lambda builder=builder: run(
-                BIN / "sphinx-build", "-W", "--keep-going", "-q", "-b", builder,
+                BIN / "sphinx-build", "-E", "-W", "--keep-going", "-q", "-b", builder,
                 "docs", ROOT / "docs" / "_build" / builder))
             for builder in ("html", "doctest")
         ],
