@@ -1,8 +1,467 @@
-"""PLACEHOLDER: being written (issue 4)."""
-from __future__ import annotations
-from typing import Any
+"""Joins: one task waits on many futures, without owning anything.
 
-def wait_all(*a: Any) -> Any: raise NotImplementedError
-def wait_settled(*a: Any) -> Any: raise NotImplementedError
-def wait_any(*a: Any) -> Any: raise NotImplementedError
-def as_completed(*a: Any) -> Any: raise NotImplementedError
+A join costs O(n) for n futures and never polls: it puts one hook on each
+pending future (``add_hook`` in ``_future``; one object per join, shared by
+all its futures, stored directly in each future so that watching costs no
+allocation per future), parks its task once with
+``trio.lowlevel.wait_task_rescheduled``, and is woken exactly once by the hook
+that completes the join. On every way out (woken, cancelled, failed) it takes
+its hook back from the futures that are still pending, so an abandoned join
+leaves nothing behind.
+
+Invariant of every join object below: ``task`` is the parked task while it is
+parked and nobody has woken it yet, otherwise ``None``. Whoever sets it to
+``None`` (the waking hook, or the abort callback on cancellation) is the only
+one who may let the task go, so it is rescheduled exactly once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
+
+import trio
+
+from ._future import Future, add_hook, remove_hook
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterable
+
+    from outcome import Outcome
+
+__all__ = ["as_completed", "wait_all", "wait_any", "wait_settled"]
+
+T = TypeVar("T")
+
+
+def _future_list(futures: Iterable[Future[T]], caller: str) -> list[Future[T]]:
+    """Read ``futures`` into a list, or raise ``TypeError`` before any change."""
+    # A lone Future is not iterable; say what to do instead of "not iterable".
+    if isinstance(cast("object", futures), Future):
+        raise TypeError(
+            f"{caller}() takes an iterable of futures, got a single Future; "
+            f"wrap it in a list: {caller}([fut])"
+        )
+    futs = list(futures)
+    for index, item in enumerate(cast("list[object]", futs)):
+        if not isinstance(item, Future):
+            raise TypeError(
+                f"{caller}() takes only trio_promise.Future items, got "
+                f"{type(item).__qualname__} at index {index}; start a task "
+                f"into a Future with spawn(nursery, async_fn, ...)"
+            )
+    return futs
+
+
+def _has_failed(fut: Future[Any]) -> bool:
+    """Whether a settled future holds an exception.
+
+    get_nowait() is the cheap test: nothing is allocated on success, where
+    outcome_nowait() would build an outcome per future.
+    """
+    try:
+        fut.get_nowait()
+    except Exception:
+        # Raising the shared exception here gave it our frames and maybe a
+        # __context__; outcome_nowait() puts back what it had when stored, so
+        # its traceback does not keep this frame (and a cycle) alive.
+        fut.outcome_nowait()
+        return True
+    return False
+
+
+@final
+class _AllJoin:
+    """The hook of one ``wait_all`` / ``wait_settled`` call.
+
+    ``cursor`` only moves forward, over futures that are settled, so checking
+    "is everything settled?" costs O(n) over the whole join, however the
+    futures settle (in order, in reverse, the same one twice in the list).
+    """
+
+    __slots__ = ("cursor", "fail_fast", "failed", "futures", "task")
+
+    def __init__(self, futures: list[Future[Any]], fail_fast: bool) -> None:
+        self.futures = futures
+        self.fail_fast = fail_fast
+        self.cursor = 0
+        self.failed: Future[Any] | None = None
+        self.task: trio.lowlevel.Task | None = None
+
+    def on_settled(self, fut: Future[Any]) -> None:
+        # Called synchronously from another task's set_*(): must never raise.
+        task = self.task
+        if task is None:
+            return
+        if self.fail_fast and _has_failed(fut):
+            self.failed = fut
+            self.task = None
+            trio.lowlevel.reschedule(task)
+            return
+        futures = self.futures
+        cursor = self.cursor
+        count = len(futures)
+        while cursor < count and futures[cursor].done():
+            cursor += 1
+        self.cursor = cursor
+        if cursor == count:
+            self.task = None
+            trio.lowlevel.reschedule(task)
+
+    def abort(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+async def _wait_all(futs: list[Future[T]], fail_fast: bool) -> Future[T] | None:
+    """Park until every future is settled, or (fail-fast) one has failed.
+
+    Returns the failed future that ends a fail-fast join early, else ``None``.
+    Always a checkpoint; on any way out, no hook of this join is left behind.
+    """
+    join = _AllJoin(futs, fail_fast)
+    hook = join.on_settled
+    first_pending = -1
+    failed: Future[T] | None = None
+    try:
+        for index, fut in enumerate(futs):
+            if not fut.done():
+                add_hook(fut, hook)
+                if first_pending < 0:
+                    first_pending = index
+            # Already-settled failures win, in input order: they settled
+            # before anything we could wait for.
+            elif fail_fast and _has_failed(fut):
+                failed = fut
+                break
+        if failed is not None or first_pending < 0:
+            await trio.lowlevel.checkpoint()
+            return failed
+        join.cursor = first_pending
+        join.task = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(join.abort)
+        return join.failed
+    finally:
+        if first_pending >= 0:
+            for fut in futs[join.cursor :]:
+                if not fut.done():
+                    remove_hook(fut, hook)
+
+
+async def wait_all(futures: Iterable[Future[T]]) -> list[T]:
+    """Wait until every future has a value, and return the values in order.
+
+    Fails fast: as soon as one future fails, its stored exception is raised,
+    even while futures before it in the list are still pending. Futures that
+    were already failed when ``wait_all`` was called come first, in input
+    order; then the first one to fail while waiting. The other futures are
+    left alone (nothing is cancelled: a join owns no tasks).
+
+    A future may appear more than once; the result then holds its value at
+    each position. The iterable is read at once, in full.
+
+    Always a checkpoint, also on empty or already-settled input. Cancelling
+    the waiting task raises ``trio.Cancelled`` as usual and leaves the futures
+    untouched. Costs O(n) for n futures: no task per future, no polling.
+
+    Example::
+
+        async with trio.open_nursery() as nursery:
+            pages = [spawn(nursery, fetch, url) for url in urls]
+            bodies = await wait_all(pages)
+
+    Args:
+        futures: any iterable of :class:`Future` (a list, a generator, ...).
+
+    Returns:
+        The values, one per input position.
+
+    Raises:
+        Exception: the stored exception of the first future to fail (the
+            object itself, shared with that future's other waiters).
+        TypeError: an item is not a :class:`Future`, or ``futures`` is a
+            single future (raised at once, before any checkpoint).
+    """
+    futs = _future_list(futures, "wait_all")
+    failed = await _wait_all(futs, fail_fast=True)
+    if failed is not None:
+        # Raise this one's exception, not the first failure in input order:
+        # another future may have failed since the join was woken.
+        failed.get_nowait()
+    return [fut.get_nowait() for fut in futs]
+
+
+async def wait_settled(futures: Iterable[Future[T]]) -> list[Outcome[T]]:
+    """Wait until every future is settled; return their outcomes in order.
+
+    Never raises the futures' failures: each position gets a *fresh*
+    ``outcome.Value`` or ``outcome.Error`` (so each may be unwrapped once,
+    by whoever receives it). A future may appear more than once; each of its
+    positions gets its own fresh outcome. The iterable is read at once.
+
+    Always a checkpoint, also on empty or already-settled input. Cancelling
+    the waiting task raises ``trio.Cancelled`` as usual and leaves the futures
+    untouched. Costs O(n) for n futures: no task per future, no polling.
+
+    Example::
+
+        for result in await wait_settled(pages):
+            if isinstance(result, outcome.Error):
+                log.warning("failed: %r", result.error)
+
+    Args:
+        futures: any iterable of :class:`Future`.
+
+    Returns:
+        One outcome per input position.
+
+    Raises:
+        TypeError: an item is not a :class:`Future`, or ``futures`` is a
+            single future (raised at once, before any checkpoint).
+    """
+    futs = _future_list(futures, "wait_settled")
+    await _wait_all(futs, fail_fast=False)
+    return [fut.outcome_nowait() for fut in futs]
+
+
+@final
+class _AnyJoin:
+    """The hook of one ``wait_any`` call: remembers the first future to settle."""
+
+    __slots__ = ("first", "task")
+
+    def __init__(self) -> None:
+        self.first: Future[Any] | None = None
+        self.task: trio.lowlevel.Task | None = None
+
+    def on_settled(self, fut: Future[Any]) -> None:
+        # Called synchronously from another task's set_*(): must never raise.
+        task = self.task
+        if task is not None:
+            self.first = fut
+            self.task = None
+            trio.lowlevel.reschedule(task)
+
+    def abort(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+async def wait_any(futures: Iterable[Future[T]]) -> Future[T]:
+    """Wait until one of the futures is settled, and return that future.
+
+    Success and failure count alike: the returned future may hold an
+    exception (read it with ``get_nowait()`` or ``outcome_nowait()``). If
+    several are already settled, the first of them in input order wins. The
+    other futures are left alone (nothing is cancelled: a join owns no
+    tasks).
+
+    Always a checkpoint, also when a future is already settled. Cancelling
+    the waiting task raises ``trio.Cancelled`` as usual and leaves the futures
+    untouched. Costs O(n) for n futures: no task per future, no polling.
+
+    Example::
+
+        first = await wait_any([primary, fallback])
+        reply = first.get_nowait()
+
+    Args:
+        futures: any non-empty iterable of :class:`Future`.
+
+    Returns:
+        The first future to settle (one of the inputs, not a copy).
+
+    Raises:
+        ValueError: ``futures`` is empty (nothing could ever settle); raised
+            at once, before any checkpoint.
+        TypeError: an item is not a :class:`Future`, or ``futures`` is a
+            single future; raised at once, before any checkpoint.
+    """
+    futs = _future_list(futures, "wait_any")
+    if not futs:
+        raise ValueError(
+            "wait_any() needs at least one future, got an empty iterable; "
+            "with nothing to wait for it would wait forever"
+        )
+    for fut in futs:
+        if fut.done():
+            await trio.lowlevel.checkpoint()
+            return fut
+    join = _AnyJoin()
+    hook = join.on_settled
+    for fut in futs:
+        add_hook(fut, hook)
+    try:
+        join.task = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(join.abort)
+    finally:
+        for fut in futs:
+            if not fut.done():
+                remove_hook(fut, hook)
+    first = join.first
+    assert first is not None
+    return first
+
+
+@final
+class _Completion(Generic[T]):
+    """What an ``as_completed`` iterator's hooks point at.
+
+    Kept apart from the iterator on purpose: the pending futures hold the
+    hook, the hook holds this object, and nothing here points back at the
+    iterator, so a dropped iterator is freed at once and can take its hooks
+    back (see ``_AsCompleted.__del__``).
+    """
+
+    __slots__ = ("ready", "task")
+
+    def __init__(self, ready: deque[Future[T]]) -> None:
+        self.ready = ready
+        self.task: trio.lowlevel.Task | None = None
+
+    def on_settled(self, fut: Future[T]) -> None:
+        # Called synchronously from another task's set_*(): must never raise.
+        self.ready.append(fut)
+        task = self.task
+        if task is not None:
+            self.task = None
+            trio.lowlevel.reschedule(task)
+
+    def abort(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+@final
+class _AsCompleted(Generic[T]):
+    """The async iterator that :func:`as_completed` returns."""
+
+    __slots__ = ("_busy", "_completion", "_hook", "_left", "_pending")
+
+    def __init__(self, futures: list[Future[T]]) -> None:
+        unique = list(dict.fromkeys(futures))
+        completion = _Completion(deque(fut for fut in unique if fut.done()))
+        self._completion = completion
+        self._hook: Callable[[Future[T]], None] = completion.on_settled
+        self._pending = [fut for fut in unique if not fut.done()]
+        self._left = len(unique)
+        self._busy = False
+        for fut in self._pending:
+            add_hook(fut, self._hook)
+
+    def __aiter__(self) -> _AsCompleted[T]:
+        return self
+
+    async def __anext__(self) -> Future[T]:
+        """Wait for the next future to settle and return it.
+
+        Always a checkpoint. If cancelled, nothing is lost: the next call
+        returns what this one would have.
+
+        Raises:
+            StopAsyncIteration: every future was returned, or the iterator
+                was closed.
+            RuntimeError: another task is in ``__anext__`` of this iterator.
+        """
+        if self._busy:
+            raise RuntimeError(
+                "as_completed(): another task is already waiting on this "
+                "iterator; iterate it from one task at a time"
+            )
+        if self._left == 0:
+            await trio.lowlevel.checkpoint()
+            raise StopAsyncIteration
+        completion = self._completion
+        self._busy = True
+        try:
+            if completion.ready:
+                await trio.lowlevel.checkpoint()
+            else:
+                completion.task = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(completion.abort)
+        finally:
+            self._busy = False
+        self._left -= 1
+        if self._left == 0:
+            self._pending = []
+        return completion.ready.popleft()
+
+    async def aclose(self) -> None:
+        """Stop watching the futures; later steps raise ``StopAsyncIteration``.
+
+        Takes this iterator's hooks back from the futures still pending (the
+        futures themselves are untouched). Dropping the iterator does the
+        same; ``aclose()`` is for code that keeps a reference, or for
+        ``contextlib.aclosing``. Idempotent. A checkpoint, after the closing,
+        so a cancelled ``aclose()`` still closes.
+
+        Raises:
+            RuntimeError: another task is in ``__anext__`` of this iterator.
+        """
+        if self._busy:
+            raise RuntimeError(
+                "as_completed(): cannot close the iterator while another task "
+                "is waiting on it"
+            )
+        self._close()
+        await trio.lowlevel.checkpoint()
+
+    def _close(self) -> None:
+        hook = self._hook
+        for fut in self._pending:
+            if not fut.done():
+                remove_hook(fut, hook)
+        self._pending = []
+        self._left = 0
+        self._completion.ready.clear()
+
+    def __del__(self) -> None:
+        # A 'break' out of 'async for' drops the iterator without closing
+        # it; without this, its hooks would stay on futures that may never
+        # settle.
+        self._close()
+
+
+def as_completed(futures: Iterable[Future[T]]) -> AsyncIterator[Future[T]]:
+    """Iterate over the futures as they settle, each one once.
+
+    Futures already settled when ``as_completed`` is called come first, in
+    input order; then each other future as soon as it settles (success or
+    failure alike; read it with ``get_nowait()``). A future given more than
+    once is yielded once.
+
+    ``as_completed`` itself is a plain function: it checks its argument at
+    once and starts watching the futures. Each step of the iteration
+    (``__anext__``) is a checkpoint, also when a future is ready and also for
+    the final ``StopAsyncIteration``. Cancelling a step raises
+    ``trio.Cancelled`` as usual and loses nothing: a later step returns the
+    same future. The futures are left alone; a join owns no tasks.
+
+    Leaving the loop early (``break``, an exception) is fine. The iterator is
+    a small object, not an async generator, on purpose: when it is dropped
+    it takes its hooks back from the futures still pending at once, so
+    futures that never settle do not collect dead watchers, and there is no
+    abandoned-generator warning. It also has an ``aclose()`` method that
+    does the same explicitly. Iterate it from one task at a time.
+
+    Costs O(n) for n futures over the whole iteration: no task per future,
+    no polling.
+
+    Example::
+
+        async with trio.open_nursery() as nursery:
+            pages = [spawn(nursery, fetch, url) for url in urls]
+            async for page in as_completed(pages):
+                print(page.get_nowait())
+
+    Args:
+        futures: any iterable of :class:`Future`, read at once.
+
+    Returns:
+        An async iterator of the futures, in the order they settle.
+
+    Raises:
+        TypeError: an item is not a :class:`Future`, or ``futures`` is a
+            single future (raised at once).
+    """
+    return _AsCompleted(_future_list(futures, "as_completed"))

@@ -13,9 +13,10 @@ future, and waiters never hang:
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import trio
 
@@ -53,9 +54,8 @@ def check_async_fn(async_fn: object, caller: str) -> None:
         async_fn.close()
         raise TypeError(
             f"{caller}() needs an async function, got the coroutine object "
-            f"{async_fn!r}; pass the function and its arguments separately, "
-            f"without calling it: {caller}(..., fn, arg) instead of "
-            f"{caller}(..., fn(arg))"
+            f"{async_fn!r}; pass the function itself, not the result of "
+            f"calling it (fn, not fn())"
         )
     raise TypeError(
         f"{caller}() needs an async function, got {type(async_fn).__qualname__} "
@@ -71,13 +71,11 @@ def _broken(task_name: str, exc: BaseException) -> BrokenPromiseError:
     elif isinstance(exc, BaseExceptionGroup):
         # Keep what explains the death, drop the Cancelled part: it belongs
         # to the scope that was cancelled, not to the waiters.
-        _, cause = exc.split(trio.Cancelled)
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        _, cause = group.split(trio.Cancelled)
     else:
         cause = exc
-    if cause is None:
-        reason = "was cancelled"
-    else:
-        reason = f"died of {type(cause).__qualname__}"
+    reason = "was cancelled" if cause is None else f"died of {type(cause).__qualname__}"
     error = BrokenPromiseError(
         f"task {task_name!r} {reason} before it produced a result"
     )
@@ -90,26 +88,45 @@ def _broken(task_name: str, exc: BaseException) -> BrokenPromiseError:
 async def _produce(
     fut: Future[T],
     limiters: tuple[Limiter, ...],
-    async_fn: Callable[..., Awaitable[T]],
-    args: tuple[object, ...],
+    awaitable: Awaitable[T],
     propagate: bool,
 ) -> None:
     # try_set_*: the caller holds the future from the start and may have
     # settled it already; that is its right, not a bug of ours.
     try:
         if limiters:
-            value = await run_limited(limiters, async_fn, *args)
+
+            async def run() -> T:
+                return await awaitable
+
+            value = await run_limited(limiters, run)
         else:
-            value = await async_fn(*args)
+            value = await awaitable
     except Exception as exc:
         fut.try_set_exception(exc)
         if propagate:
             raise
-        return
     except BaseException as exc:
         fut.try_set_exception(_broken(trio.lowlevel.current_task().name, exc))
         raise
-    fut.try_set_result(value)
+    else:
+        fut.try_set_result(value)
+        return
+    finally:
+        # Cancelled (or failed) while waiting for a limiter, the coroutine
+        # never ran: close it, or Python warns that it was never awaited.
+        # After it ran, close() does nothing.
+        _close(awaitable)
+    # propagate=False and failed. Nobody awaits a task body, so this is only
+    # for the linter's "every path of an async function checkpoints"
+    # (ASYNC910); it costs nothing unless the task is being cancelled, and
+    # then it ends the task as it would end anyway.
+    await trio.lowlevel.checkpoint_if_cancelled()
+
+
+def _close(awaitable: object) -> None:
+    if isinstance(awaitable, Coroutine):
+        awaitable.close()
 
 
 def spawn(
@@ -173,20 +190,35 @@ def spawn(
         A pending :class:`Future` that the task settles.
 
     Raises:
-        TypeError: ``async_fn`` is not callable, or ``limiter`` is not usable
-            with ``async with`` (raised at once; nothing is started).
+        TypeError: ``async_fn`` is not callable, does not accept ``args``,
+            or does not return an awaitable, or ``limiter`` is not usable
+            with ``async with``: raised at once and nothing is started. Like
+            ``nursery.start_soon``, ``spawn`` calls ``async_fn(*args)`` right
+            away to get the coroutine; its body runs in the task.
         RuntimeError: the nursery is closed (from ``start_soon``).
     """
     check_async_fn(async_fn, "spawn")
     limiters = check_limiters(limiter, "spawn")
+    # Called here, as nursery.start_soon does, so that wrong arguments and
+    # sync functions are a TypeError at once, not a failure of the task.
+    awaitable = async_fn(*args)
+    if not inspect.isawaitable(awaitable):
+        raise TypeError(
+            f"spawn() needs an async function, but {async_fn!r} returned "
+            f"{type(awaitable).__qualname__} {awaitable!r}; is it missing "
+            f"'async def'?"
+        )
     fut: Future[T] = Future()
-    nursery.start_soon(
-        _produce,
-        fut,
-        limiters,
-        async_fn,
-        args,
-        propagate,
-        name=async_fn if name is None else name,
-    )
+    try:
+        nursery.start_soon(
+            _produce,
+            fut,
+            limiters,
+            awaitable,
+            propagate,
+            name=async_fn if name is None else name,
+        )
+    except BaseException:
+        _close(awaitable)
+        raise
     return fut
