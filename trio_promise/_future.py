@@ -53,7 +53,14 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import TypeAlias
 
-__all__ = ["Future", "FutureStatistics", "add_hook", "check_exception", "remove_hook"]
+__all__ = [
+    "Future",
+    "FutureStatistics",
+    "add_hook",
+    "check_exception",
+    "has_failed",
+    "remove_hook",
+]
 
 # Invariant on purpose: a Future[int] can be set, so it is not a Future[object]
 # (someone could set a str into it), and it can be read, so it is not a
@@ -468,3 +475,12 @@ def remove_hook(future: Future[Any], hook: Hook) -> None:
                 future._hooks = None
     elif hooks is not None and hooks == hook:
         future._hooks = None
+
+
+def has_failed(future: Future[Any]) -> bool:
+    """Whether ``future`` is settled with an exception.
+
+    For joins that must tell failures apart without raising the shared
+    exception or building an outcome per future.
+    """
+    return future._exc is not None

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 import trio
 
-from ._future import Future, add_hook, remove_hook
+from ._future import Future, add_hook, has_failed, remove_hook
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
@@ -53,23 +53,6 @@ def _future_list(futures: Iterable[Future[T]], caller: str) -> list[Future[T]]:
     return futs
 
 
-def _has_failed(fut: Future[Any]) -> bool:
-    """Whether a settled future holds an exception.
-
-    get_nowait() is the cheap test: nothing is allocated on success, where
-    outcome_nowait() would build an outcome per future.
-    """
-    try:
-        fut.get_nowait()
-    except Exception:
-        # Raising the shared exception here gave it our frames and maybe a
-        # __context__; outcome_nowait() puts back what it had when stored, so
-        # its traceback does not keep this frame (and a cycle) alive.
-        fut.outcome_nowait()
-        return True
-    return False
-
-
 @final
 class _AllJoin:
     """The hook of one ``wait_all`` / ``wait_settled`` call.
@@ -93,7 +76,7 @@ class _AllJoin:
         task = self.task
         if task is None:
             return
-        if self.fail_fast and _has_failed(fut):
+        if self.fail_fast and has_failed(fut):
             self.failed = fut
             self.task = None
             trio.lowlevel.reschedule(task)
@@ -131,7 +114,7 @@ async def _wait_all(futs: list[Future[T]], fail_fast: bool) -> Future[T] | None:
                     first_pending = index
             # Already-settled failures win, in input order: they settled
             # before anything we could wait for.
-            elif fail_fast and _has_failed(fut):
+            elif fail_fast and has_failed(fut):
                 failed = fut
                 break
         if failed is not None or first_pending < 0:
