@@ -24,14 +24,16 @@ returns and the value stored in the map, so a request allocates nothing else.
 
 from __future__ import annotations
 
-import builtins
-from importlib import import_module
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast, final
+import sys
+from typing import TYPE_CHECKING, Generic, TypeVar, cast, final
 
 import trio
 
 from ._exceptions import BrokenPromiseError
-from ._future import Future
+from ._future import Future, check_exception
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -46,20 +48,6 @@ K = TypeVar("K")
 T = TypeVar("T")
 
 
-class _Group(Protocol):
-    def split(
-        self, matcher: type[BaseException], /
-    ) -> tuple[BaseException | None, BaseException | None]: ...
-
-
-# A builtin from Python 3.11 on, exceptiongroup's backport (a dependency of
-# trio) before. Looked up at run time: the type checkers run for 3.10, where
-# they know neither without the backport installed.
-_BaseExceptionGroup: type[BaseException] = getattr(
-    builtins, "BaseExceptionGroup", None
-) or import_module("exceptiongroup").BaseExceptionGroup
-
-
 def _cause(exc: BaseException | None) -> BaseException | None:
     """What a ``BrokenPromiseError`` may chain to: never a ``trio.Cancelled``.
 
@@ -69,27 +57,24 @@ def _cause(exc: BaseException | None) -> BaseException | None:
     """
     if isinstance(exc, trio.Cancelled):
         return None
-    if isinstance(exc, _BaseExceptionGroup):
-        _, rest = cast("_Group", exc).split(trio.Cancelled)
-        return rest
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        cancelled, rest = group.split(trio.Cancelled)
+        # split() copies even when nothing matches: keep the reader's own group.
+        return group if cancelled is None else rest
     return exc
 
 
-def _refuse_exception(exc: object) -> None:
-    """Raise the ``TypeError`` for a bad ``exc`` in ``fail()`` (as Future does)."""
+def _check_cause(exc: object) -> None:
+    """Refuse a bad cause in ``close()`` with a ``TypeError``."""
+    if exc is None or isinstance(exc, BaseException):
+        return
+    hint = ""
     if isinstance(exc, type) and issubclass(exc, BaseException):
-        raise TypeError(
-            f"fail() needs an exception instance, got the class "
-            f"{exc.__qualname__}; did you mean {exc.__qualname__}()?"
-        )
-    if isinstance(exc, BaseException):
-        # Cancelled, KeyboardInterrupt, ...: stored in a future they would
-        # reach a caller that was never cancelled or interrupted.
-        raise TypeError(
-            f"fail() refuses {type(exc).__qualname__}: only Exception instances "
-            f"can be stored, a BaseException belongs to the task it was raised in"
-        )
-    raise TypeError(f"fail() needs an Exception instance, got {type(exc).__qualname__}")
+        hint = f"; did you mean {exc.__qualname__}()?"
+    raise TypeError(
+        f"close() needs an exception instance or None as the cause, got {exc!r}{hint}"
+    )
 
 
 @final
@@ -312,9 +297,7 @@ class Correlator(Generic[K, T]):
             TypeError: ``exc`` is not an ``Exception`` instance. That is a bug,
                 not a race, so it is raised whatever the key.
         """
-        checked: object = exc
-        if not isinstance(checked, Exception):
-            _refuse_exception(checked)
+        check_exception(exc, "fail")
         try:
             entry = self._pending.get(key)
         except TypeError:
@@ -349,15 +332,7 @@ class Correlator(Generic[K, T]):
             TypeError: ``exc`` is neither ``None`` nor an exception instance;
                 nothing changes.
         """
-        checked: object = exc
-        if checked is not None and not isinstance(checked, BaseException):
-            hint = ""
-            if isinstance(checked, type) and issubclass(checked, BaseException):
-                hint = f"; did you mean {checked.__qualname__}()?"
-            raise TypeError(
-                f"close() needs an exception instance or None as the cause, "
-                f"got {checked!r}{hint}"
-            )
+        _check_cause(exc)
         if self._closed:
             return
         self._closed = True
@@ -379,6 +354,7 @@ class Correlator(Generic[K, T]):
             future.try_set_exception(error)
 
     def __enter__(self) -> Correlator[K, T]:
+        """Return the correlator itself, to be closed when the block exits."""
         return self
 
     def __exit__(
@@ -387,6 +363,11 @@ class Correlator(Generic[K, T]):
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        """Close the correlator, with the exiting exception (if any) as the cause.
+
+        The exception is not swallowed. A ``trio.Cancelled`` is not kept as
+        the cause (see :meth:`close`).
+        """
         self.close(exc_value)
 
     def __repr__(self) -> str:

@@ -1,0 +1,940 @@
+"""Correlator: the request/response contract of API.md section 6.
+
+Everything here is deterministic: direct calls, trio.testing memory streams,
+``wait_all_tasks_blocked()`` and the autojump clock; no real time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trio_promise import BrokenPromiseError, Correlator, Future
+from trio_promise._future import add_hook
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
+
+log = logging.getLogger("test_correlator")
+
+
+# -- the happy path, directly ------------------------------------------------
+
+
+async def test_expect_then_resolve_hands_over_the_value() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(7) as fut:
+        assert isinstance(fut, Future)
+        assert 7 in replies
+        assert len(replies) == 1
+        assert replies.resolve(7, "seven")
+        assert await fut.get() == "seven"
+        # Resolved but still in flight until the block exits.
+        assert 7 in replies
+        assert len(replies) == 1
+    assert 7 not in replies
+    assert len(replies) == 0
+
+
+async def test_fail_raises_the_exception_itself() -> None:
+    replies: Correlator[int, str] = Correlator()
+    error = KeyError("no such method")
+    with replies.expect(1) as fut:
+        assert replies.fail(1, error)
+        with pytest.raises(KeyError) as info:
+            await fut.get()
+        assert info.value is error
+    assert len(replies) == 0
+
+
+def test_resolve_and_fail_are_false_for_unknown_gone_or_settled_keys() -> None:
+    replies: Correlator[int, str] = Correlator()
+    assert not replies.resolve(1, "unknown")
+    assert not replies.fail(1, ValueError("unknown"))
+    with replies.expect(1) as fut:
+        assert replies.resolve(1, "first")
+        assert not replies.resolve(1, "second")
+        assert not replies.fail(1, ValueError("late"))
+        assert fut.get_nowait() == "first"
+    assert not replies.resolve(1, "gone")
+    assert not replies.fail(1, ValueError("gone"))
+
+
+def test_fail_settles_before_a_later_resolve() -> None:
+    replies: Correlator[str, int] = Correlator()
+    with replies.expect("a") as fut:
+        assert replies.fail("a", ValueError("first"))
+        assert not replies.resolve("a", 1)
+        with pytest.raises(ValueError, match=r"^first$"):
+            fut.get_nowait()
+
+
+def test_a_reply_before_anybody_waits_is_kept() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(3) as fut:
+        assert not fut.done()
+        replies.resolve(3, "early")
+        assert fut.get_nowait() == "early"
+
+
+def test_keys_can_be_any_hashable() -> None:
+    replies: Correlator[Any, int] = Correlator()
+    with replies.expect(None) as a, replies.expect(("x", 1)) as b:
+        assert replies.resolve(None, 1)
+        assert replies.resolve(("x", 1), 2)
+        assert (a.get_nowait(), b.get_nowait()) == (1, 2)
+
+
+def test_equal_keys_are_the_same_key() -> None:
+    replies: Correlator[float, str] = Correlator()
+    with replies.expect(1) as fut:
+        assert 1.0 in replies
+        assert replies.resolve(1.0, "one")
+        assert fut.get_nowait() == "one"
+
+
+# -- key rules -----------------------------------------------------------------
+
+
+def test_a_key_in_flight_is_refused() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(7):
+        with pytest.raises(
+            ValueError,
+            match=r"^key 7 is already in flight; ids must not be reused while a "
+            r"request is pending$",
+        ):
+            replies.expect(7)
+        # Also once resolved: the entry lives until its block exits.
+        replies.resolve(7, "x")
+        with pytest.raises(ValueError, match=r"^key 7 is already in flight"):
+            replies.expect(7)
+        assert len(replies) == 1
+
+
+def test_a_key_is_free_again_once_its_block_exits() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(1) as first:
+        replies.resolve(1, "a")
+    with replies.expect(1) as second:
+        assert second is not first
+        assert not second.done()
+        replies.resolve(1, "b")
+    assert first.get_nowait() == "a"
+    assert second.get_nowait() == "b"
+
+
+def test_unhashable_key_in_expect_is_a_type_error() -> None:
+    replies: Correlator[Any, str] = Correlator()
+    with pytest.raises(
+        TypeError,
+        match=r"^correlator keys must be hashable \(use the request id\), got list$",
+    ) as info:
+        replies.expect([1])
+    # The dict's own message is kept as the cause: it names the inner culprit.
+    assert isinstance(info.value.__cause__, TypeError)
+    assert len(replies) == 0
+
+
+def test_unhashable_key_in_expect_is_refused_before_the_closed_check() -> None:
+    replies: Correlator[Any, str] = Correlator()
+    replies.close()
+    with pytest.raises(TypeError, match=r"^correlator keys must be hashable"):
+        replies.expect({})
+
+
+def test_unhashable_key_in_resolve_or_fail_is_just_unknown() -> None:
+    # Keys come from the wire: a reader must not die of a peer's bad id.
+    replies: Correlator[Any, str] = Correlator()
+    with replies.expect(1):
+        assert not replies.resolve([1], "x")
+        assert not replies.fail({"id": 1}, ValueError())
+        assert len(replies) == 1
+
+
+def test_unhashable_key_in_contains_is_a_type_error_as_for_a_dict() -> None:
+    replies: Correlator[Any, str] = Correlator()
+    with pytest.raises(TypeError, match=r"^unhashable type: 'list'$"):
+        _ = [1] in replies
+
+
+@pytest.mark.parametrize(
+    ("exc", "match"),
+    [
+        (
+            ValueError,
+            r"^fail\(\) needs an exception instance, got the class "
+            r"ValueError; did you mean ValueError\(\)\?$",
+        ),
+        (
+            KeyboardInterrupt(),
+            r"^fail\(\) refuses KeyboardInterrupt: only "
+            r"Exception instances can be stored",
+        ),
+        ("boom", r"^fail\(\) needs an Exception instance, got str$"),
+    ],
+)
+def test_fail_with_a_bad_exception_is_a_type_error_whatever_the_key(
+    exc: Any, match: str
+) -> None:
+    replies: Correlator[int, str] = Correlator()
+    with pytest.raises(TypeError, match=match):
+        replies.fail(99, exc)
+    with replies.expect(1) as fut:
+        with pytest.raises(TypeError, match=match):
+            replies.fail(1, exc)
+        assert not fut.done()
+        replies.resolve(1, "still works")
+    with pytest.raises(TypeError, match=match):
+        replies.fail(1, exc)
+
+
+async def test_fail_refuses_a_real_cancelled() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(1) as fut, trio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await trio.lowlevel.checkpoint()
+        except trio.Cancelled as cancelled:
+            with pytest.raises(TypeError, match=r"^fail\(\) refuses Cancelled: "):
+                replies.fail(1, cancelled)  # type: ignore[arg-type]
+            raise
+    # Nothing was stored: the future was failed only by the block's exit.
+    with pytest.raises(BrokenPromiseError, match=r"^the correlator stopped waiting"):
+        fut.get_nowait()
+
+
+# -- leaving the block ---------------------------------------------------------
+
+
+async def test_a_cancelled_caller_removes_its_entry_at_once() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with trio.move_on_after(0) as scope, replies.expect(5) as fut:
+        await fut.get()
+    assert scope.cancelled_caught
+    assert 5 not in replies
+    assert len(replies) == 0
+    # The late reply finds nobody.
+    assert not replies.resolve(5, "late")
+    # The key can be used again.
+    with replies.expect(5) as again:
+        replies.resolve(5, "fresh")
+        assert await again.get() == "fresh"
+
+
+async def test_an_unanswered_future_fails_when_its_block_exits() -> None:
+    # Somebody else holding the future must not wait for a reply that the
+    # correlator will no longer deliver.
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(4) as fut:
+        pass
+    with pytest.raises(
+        BrokenPromiseError,
+        match=r"^the correlator stopped waiting for key 4: its 'with expect\(\)' "
+        r"block exited before the reply came; wait on the future inside the block$",
+    ):
+        await fut.get()
+    assert not replies.resolve(4, "late")
+
+
+def test_an_exception_in_the_block_propagates_and_removes_the_entry() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with pytest.raises(OSError, match=r"^send failed$"), replies.expect(1):
+        raise OSError("send failed")
+    assert len(replies) == 0
+
+
+def test_exit_is_idempotent_and_never_removes_a_reused_key() -> None:
+    replies: Correlator[int, str] = Correlator()
+    first = replies.expect(1)
+    with first as fut:
+        replies.resolve(1, "a")
+    second = replies.expect(1)
+    with second:
+        # A stray second exit of the old expectation must not remove the new one.
+        first.__exit__(None, None, None)
+        assert 1 in replies
+        assert replies.resolve(1, "b")
+    assert len(replies) == 0
+    second.__exit__(None, None, None)
+    assert len(replies) == 0
+    assert fut.get_nowait() == "a"
+
+
+def test_expect_registers_before_the_block_is_entered() -> None:
+    replies: Correlator[int, str] = Correlator()
+    expectation = replies.expect(2)
+    assert 2 in replies
+    assert replies.resolve(2, "early")
+    with expectation as fut:
+        assert fut.get_nowait() == "early"
+    assert 2 not in replies
+
+
+def test_expectation_repr() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(3) as fut:
+        expectation = replies.expect(4)
+        assert repr(expectation) == (
+            "<expectation of key 4: <trio_promise.Future pending, 0 waiting>>"
+        )
+        del fut
+        expectation.__exit__(None, None, None)
+
+
+# -- close -----------------------------------------------------------------------
+
+
+async def test_close_fails_every_pending_caller_and_drops_every_entry() -> None:
+    replies: Correlator[int, str] = Correlator()
+    cause = ConnectionResetError("peer went away")
+    errors: dict[int, BaseException] = {}
+
+    async def caller(key: int) -> None:
+        with replies.expect(key) as fut:
+            try:
+                await fut.get()
+            except BrokenPromiseError as exc:
+                errors[key] = exc
+
+    async with trio.open_nursery() as nursery:
+        for key in (1, 2, 3):
+            nursery.start_soon(caller, key)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(replies) == 3
+        replies.close(cause)
+        assert len(replies) == 0
+        assert replies.closed
+        assert 1 not in replies
+    assert sorted(errors) == [1, 2, 3]
+    for key, exc in errors.items():
+        assert str(exc) == (
+            f"the correlator was closed with 3 requests in flight, so no reply "
+            f"will come for key {key}"
+        )
+        assert exc.__cause__ is cause
+    # Each caller gets its own error object (tracebacks are not shared).
+    assert len({id(exc) for exc in errors.values()}) == 3
+
+
+def test_close_leaves_settled_futures_alone() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(1) as done, replies.expect(2) as pending:
+        replies.resolve(1, "answered")
+        replies.close()
+        assert len(replies) == 0
+        assert done.get_nowait() == "answered"
+        with pytest.raises(
+            BrokenPromiseError,
+            match=r"^the correlator was closed with 2 requests in flight, so no "
+            r"reply will come for key 2$",
+        ) as info:
+            pending.get_nowait()
+        assert info.value.__cause__ is None
+    # The exits after close() find nothing to remove and do no harm.
+    assert len(replies) == 0
+
+
+def test_after_close_expect_refuses_and_resolve_is_false() -> None:
+    replies: Correlator[int, str] = Correlator()
+    replies.close()
+    assert replies.closed
+    with pytest.raises(
+        BrokenPromiseError,
+        match=r"^the correlator is closed, so no reply can come for key 1; open a "
+        r"new connection and a new correlator$",
+    ):
+        replies.expect(1)
+    assert len(replies) == 0
+    assert not replies.resolve(1, "x")
+    assert not replies.fail(1, ValueError())
+
+
+def test_close_is_idempotent_and_keeps_the_first_cause() -> None:
+    replies: Correlator[int, str] = Correlator()
+    first = OSError("first")
+    with replies.expect(1) as fut:
+        replies.close(first)
+        replies.close(ValueError("second"))
+        replies.close()
+    with pytest.raises(BrokenPromiseError) as info:
+        fut.get_nowait()
+    assert info.value.__cause__ is first
+
+
+@pytest.mark.parametrize(
+    ("cause", "match"),
+    [
+        (
+            ValueError,
+            r"^close\(\) needs an exception instance or None as the cause, "
+            r"got <class 'ValueError'>; did you mean ValueError\(\)\?$",
+        ),
+        (
+            "reader ended",
+            r"^close\(\) needs an exception instance or None as the "
+            r"cause, got 'reader ended'$",
+        ),
+    ],
+)
+def test_close_with_a_bad_cause_is_a_type_error_and_changes_nothing(
+    cause: Any, match: str
+) -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(1) as fut:
+        with pytest.raises(TypeError, match=match):
+            replies.close(cause)
+        assert not replies.closed
+        assert 1 in replies
+        assert not fut.done()
+
+
+def test_close_keeps_a_base_exception_cause() -> None:
+    replies: Correlator[int, str] = Correlator()
+    interrupt = KeyboardInterrupt()
+    with replies.expect(1) as fut:
+        replies.close(interrupt)
+        with pytest.raises(BrokenPromiseError) as info:
+            fut.get_nowait()
+    assert info.value.__cause__ is interrupt
+
+
+async def test_close_never_keeps_cancelled_as_the_cause() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(1) as fut:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            try:
+                await trio.lowlevel.checkpoint()
+            except trio.Cancelled as cancelled:
+                replies.close(cancelled)
+                raise
+        with pytest.raises(BrokenPromiseError) as info:
+            fut.get_nowait()
+    assert info.value.__cause__ is None
+
+
+async def test_close_keeps_only_the_non_cancelled_part_of_a_group() -> None:
+    replies: Correlator[int, str] = Correlator()
+    error = ValueError("reader crashed")
+    with replies.expect(1) as mixed, trio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await trio.lowlevel.checkpoint()
+        except trio.Cancelled as cancelled:
+            replies.close(BaseExceptionGroup("reader", [cancelled, error]))
+            raise
+    with pytest.raises(BrokenPromiseError) as info:
+        mixed.get_nowait()
+    cause = info.value.__cause__
+    assert isinstance(cause, BaseExceptionGroup)
+    assert cast("BaseExceptionGroup[BaseException]", cause).exceptions == (error,)
+
+    only_cancelled: Correlator[int, str] = Correlator()
+    with only_cancelled.expect(1) as fut, trio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await trio.lowlevel.checkpoint()
+        except trio.Cancelled as cancelled:
+            only_cancelled.close(BaseExceptionGroup("reader", [cancelled]))
+            raise
+    with pytest.raises(BrokenPromiseError) as info:
+        fut.get_nowait()
+    assert info.value.__cause__ is None
+
+
+def test_close_keeps_a_group_without_cancelled_as_it_is() -> None:
+    replies: Correlator[int, str] = Correlator()
+    group = ExceptionGroup("reader", [ValueError("a"), KeyError("b")])
+    with replies.expect(1) as fut:
+        replies.close(group)
+    with pytest.raises(BrokenPromiseError) as info:
+        fut.get_nowait()
+    assert info.value.__cause__ is group
+
+
+def test_close_empties_the_map_before_anybody_is_woken() -> None:
+    # Settling runs join hooks synchronously; they must see the correlator
+    # closed and empty, and whatever they call must behave as after close().
+    replies: Correlator[int, str] = Correlator()
+    seen: list[tuple[bool, int, bool]] = []
+
+    def hook(fut: Future[Any]) -> None:
+        seen.append((replies.closed, len(replies), replies.resolve(2, "x")))
+
+    with replies.expect(1) as one, replies.expect(2):
+        add_hook(one, hook)
+        replies.close()
+    assert seen == [(True, 0, False)]
+
+
+# -- as a context manager ----------------------------------------------------------
+
+
+def test_with_correlator_closes_on_exit() -> None:
+    with Correlator[int, str]() as replies:
+        expectation = replies.expect(1)
+        fut = expectation.__enter__()
+    assert replies.closed
+    assert len(replies) == 0
+    with pytest.raises(BrokenPromiseError) as info:
+        fut.get_nowait()
+    assert info.value.__cause__ is None
+    expectation.__exit__(None, None, None)
+
+
+def test_with_correlator_chains_the_exiting_exception_and_lets_it_through() -> None:
+    error = OSError("stream broke")
+    replies: Correlator[int, str] = Correlator()
+    expectation = replies.expect(1)
+    fut = expectation.__enter__()
+
+    def reader() -> None:
+        with replies:
+            raise error
+
+    with pytest.raises(OSError, match=r"^stream broke$"):
+        reader()
+    with pytest.raises(BrokenPromiseError) as info:
+        fut.get_nowait()
+    assert info.value.__cause__ is error
+    expectation.__exit__(None, None, None)
+
+
+async def test_with_correlator_cancelled_leaves_no_cancelled_cause() -> None:
+    replies: Correlator[int, str] = Correlator()
+    expectation = replies.expect(1)
+    fut = expectation.__enter__()
+    with trio.move_on_after(0), replies:
+        await trio.lowlevel.checkpoint()
+    assert replies.closed
+    with pytest.raises(BrokenPromiseError) as info:
+        fut.get_nowait()
+    assert info.value.__cause__ is None
+    expectation.__exit__(None, None, None)
+
+
+# -- the class itself ---------------------------------------------------------------
+
+
+def test_repr() -> None:
+    replies: Correlator[int, str] = Correlator()
+    assert repr(replies) == "<trio_promise.Correlator open, 0 in flight>"
+    with replies.expect(1), replies.expect(2):
+        assert repr(replies) == "<trio_promise.Correlator open, 2 in flight>"
+        replies.close()
+        assert repr(replies) == "<trio_promise.Correlator closed, 0 in flight>"
+
+
+def test_no_subclassing_and_no_new_attributes() -> None:
+    with pytest.raises(
+        TypeError, match=r"^trio_promise.Correlator does not support subclassing$"
+    ):
+
+        class Mine(Correlator[int, int]):  # type: ignore[misc]
+            pass
+
+    replies: Correlator[int, int] = Correlator()
+    with pytest.raises(AttributeError):
+        replies.extra = 1  # type: ignore[attr-defined]
+
+
+def test_constructed_outside_trio_run_and_every_method_is_sync() -> None:
+    replies: Correlator[int, int] = Correlator()
+    with replies.expect(1) as fut:
+        assert replies.resolve(1, 1)
+        assert fut.get_nowait() == 1
+    replies.close()
+
+
+# -- over a stream: a tiny line protocol --------------------------------------------
+#
+# Requests are b"<id> <text>\n"; replies are b"<id> <text>\n", or
+# b"<id> !<text>\n" for an error. The client is the pattern of the README.
+
+
+class LineClient:
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.replies: Correlator[int, str] = Correlator()
+        self.ids = itertools.count()
+        self.send_lock = trio.Lock()
+        self.late: list[int] = []
+
+    async def request(self, text: str) -> str:
+        msg_id = next(self.ids)
+        with self.replies.expect(msg_id) as fut:
+            async with self.send_lock:
+                await self.stream.send_all(f"{msg_id} {text}\n".encode())
+            return await fut.get()
+
+    async def reader(self) -> None:
+        try:
+            await self._read_replies()
+        except BaseException as exc:
+            self.replies.close(exc)
+            raise
+        self.replies.close(ConnectionError("the server closed the connection"))
+
+    async def _read_replies(self) -> None:
+        buffer = b""
+        while data := await self.stream.receive_some():
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                id_text, _, body = line.decode().partition(" ")
+                msg_id = int(id_text)
+                if body.startswith("!"):
+                    ok = self.replies.fail(msg_id, LookupError(body[1:]))
+                else:
+                    ok = self.replies.resolve(msg_id, body)
+                if not ok:
+                    self.late.append(msg_id)
+                    log.warning("late or unknown reply %r", msg_id)
+
+
+class LineServer:
+    """Collects requests; the test decides when and how to answer."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.requests: dict[int, str] = {}
+        self.scope = trio.CancelScope()
+
+    async def serve(self) -> None:
+        buffer = b""
+        with self.scope:
+            while data := await self.stream.receive_some():
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    id_text, _, text = line.decode().partition(" ")
+                    self.requests[int(id_text)] = text
+
+    async def hang_up(self) -> None:
+        self.scope.cancel()
+        await self.stream.aclose()
+
+    async def reply(self, msg_id: int, text: str) -> None:
+        await self.stream.send_all(f"{msg_id} {text}\n".encode())
+
+
+@dataclass
+class Calls:
+    results: dict[str, str] = field(default_factory=dict[str, str])
+    errors: dict[str, BaseException] = field(default_factory=dict[str, BaseException])
+    cancelled: list[str] = field(default_factory=list[str])
+
+    async def call(self, client: LineClient, text: str) -> None:
+        try:
+            self.results[text] = await client.request(text)
+        except (BrokenPromiseError, LookupError) as exc:
+            self.errors[text] = exc
+
+
+async def test_replies_out_of_order_reach_their_own_callers() -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    client, server = LineClient(client_stream), LineServer(server_stream)
+    calls = Calls()
+    words = [f"word{i}" for i in range(20)]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.reader)
+        nursery.start_soon(server.serve)
+        async with trio.open_nursery() as callers:
+            for word in words:
+                callers.start_soon(calls.call, client, word)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(server.requests) == 20
+            assert len(client.replies) == 20
+            for msg_id in sorted(server.requests, reverse=True):
+                text = server.requests[msg_id]
+                if text == "word3":
+                    await server.reply(msg_id, "!no such word")
+                else:
+                    await server.reply(msg_id, text.upper())
+        assert len(client.replies) == 0
+        await server.hang_up()
+    assert calls.results == {w: w.upper() for w in words if w != "word3"}
+    assert isinstance(calls.errors.pop("word3"), LookupError)
+    assert calls.errors == {}
+    assert client.late == []
+    assert client.replies.closed
+
+
+async def test_a_cancelled_caller_late_reply_is_dropped_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    client, server = LineClient(client_stream), LineServer(server_stream)
+    calls = Calls()
+    impatient = trio.CancelScope()
+
+    async def impatient_call() -> None:
+        with impatient:
+            await calls.call(client, "slow")
+        calls.cancelled.append("slow")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.reader)
+        nursery.start_soon(server.serve)
+        async with trio.open_nursery() as callers:
+            callers.start_soon(impatient_call)
+            callers.start_soon(calls.call, client, "fast")
+            await trio.testing.wait_all_tasks_blocked()
+            ids = {text: msg_id for msg_id, text in server.requests.items()}
+            assert sorted(ids) == ["fast", "slow"]
+            # The first caller gives up while its request is in flight.
+            impatient.cancel()
+            await trio.testing.wait_all_tasks_blocked()
+            assert ids["slow"] not in client.replies
+            assert len(client.replies) == 1
+            with caplog.at_level(logging.WARNING, logger="test_correlator"):
+                await server.reply(ids["slow"], "SLOW")
+                await server.reply(ids["fast"], "FAST")
+                await trio.testing.wait_all_tasks_blocked()
+        assert len(client.replies) == 0
+        await server.hang_up()
+    assert calls.results == {"fast": "FAST"}
+    assert calls.cancelled == ["slow"]
+    assert client.late == [ids["slow"]]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"late or unknown reply {ids['slow']}"
+    ]
+    assert len(client.replies) == 0
+
+
+async def test_the_server_going_away_breaks_every_pending_caller() -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    client, server = LineClient(client_stream), LineServer(server_stream)
+    calls = Calls()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.reader)
+        nursery.start_soon(server.serve)
+        for word in ("a", "b", "c"):
+            nursery.start_soon(calls.call, client, word)
+        await trio.testing.wait_all_tasks_blocked()
+        (b_id,) = [i for i, text in server.requests.items() if text == "b"]
+        await server.reply(b_id, "B")
+        await trio.testing.wait_all_tasks_blocked()
+        await server.hang_up()
+    assert calls.results == {"b": "B"}
+    assert sorted(calls.errors) == ["a", "c"]
+    for exc in calls.errors.values():
+        assert isinstance(exc, BrokenPromiseError)
+        assert str(exc).startswith("the correlator was closed with 2 requests")
+        assert isinstance(exc.__cause__, ConnectionError)
+    assert len(client.replies) == 0
+    with pytest.raises(BrokenPromiseError, match=r"^the correlator is closed"):
+        await client.request("too late")
+
+
+async def test_a_reader_that_crashes_breaks_the_callers_with_its_error() -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    client, server = LineClient(client_stream), LineServer(server_stream)
+    calls = Calls()
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match=r"invalid literal")):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.reader)
+            nursery.start_soon(server.serve)
+            async with trio.open_nursery() as callers:
+                callers.start_soon(calls.call, client, "x")
+                await trio.testing.wait_all_tasks_blocked()
+                await server_stream.send_all(b"garbage\n")
+    error = calls.errors["x"]
+    assert isinstance(error, BrokenPromiseError)
+    assert isinstance(error.__cause__, ValueError)
+    assert len(client.replies) == 0
+
+
+async def test_a_cancelled_reader_breaks_callers_outside_its_scope() -> None:
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    client, server = LineClient(client_stream), LineServer(server_stream)
+    calls = Calls()
+    async with trio.open_nursery() as callers, trio.open_nursery() as connection:
+        connection.start_soon(client.reader)
+        connection.start_soon(server.serve)
+        callers.start_soon(calls.call, client, "x")
+        await trio.testing.wait_all_tasks_blocked()
+        connection.cancel_scope.cancel()
+    error = calls.errors["x"]
+    assert isinstance(error, BrokenPromiseError)
+    assert error.__cause__ is None
+    assert len(client.replies) == 0
+
+
+async def test_many_waiters_on_one_future_and_a_cancelled_one(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    replies: Correlator[int, str] = Correlator()
+    got: list[str] = []
+
+    async def watch(fut: Future[str]) -> None:
+        got.append(await fut.get())
+
+    with replies.expect(1) as fut:
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(watch, fut)
+            # One more waiter gives up; the others do not notice.
+            with trio.move_on_after(1):
+                await fut.get()
+            await trio.testing.wait_all_tasks_blocked()
+            assert fut.statistics().tasks_waiting == 3
+            replies.resolve(1, "all")
+    assert got == ["all"] * 3
+
+
+# -- random interleavings ---------------------------------------------------------
+
+
+@dataclass
+class Caller:
+    key: int
+    hold: bool
+    release: trio.Event = field(default_factory=trio.Event)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    # What the caller saw, and what the model says it must see.
+    seen: tuple[Any, ...] | None = None
+    expected: tuple[Any, ...] | None = None
+    # "waiting", "holding" (got its answer, still in the block), "gone".
+    state: str = "waiting"
+    finished: bool = False
+
+
+KEYS = st.integers(min_value=0, max_value=3)
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("expect"), KEYS, st.booleans()),
+        st.tuples(st.just("resolve"), KEYS),
+        st.tuples(st.just("fail"), KEYS),
+        st.tuples(st.just("cancel"), KEYS),
+        st.tuples(st.just("release"), KEYS),
+        st.tuples(st.just("close")),
+    ),
+    max_size=40,
+)
+
+
+async def _caller(replies: Correlator[int, object], me: Caller) -> None:
+    with me.scope:
+        try:
+            expectation = replies.expect(me.key)
+        except (ValueError, BrokenPromiseError) as exc:
+            me.seen = ("refused", type(exc).__name__)
+            return
+        with expectation as fut:
+            try:
+                me.seen = ("value", await fut.get())
+            except KeyError as exc:
+                me.seen = ("error", exc.args[0])
+            except BrokenPromiseError as exc:
+                me.seen = ("broken", exc.__cause__)
+            if me.hold:
+                await me.release.wait()
+    if me.seen is None:
+        assert me.scope.cancelled_caught
+        me.seen = ("cancelled",)
+
+
+async def _interleave(ops: list[tuple[Any, ...]], close_at_end: bool) -> None:
+    replies: Correlator[int, object] = Correlator()
+    callers: list[Caller] = []
+    in_flight: dict[int, Caller] = {}
+    closed = False
+    cause = OSError("connection lost")
+    with trio.fail_after(60):  # a hang shows up as TooSlowError (autojump)
+        async with trio.open_nursery() as nursery:
+            for step, (op, *args) in enumerate(ops):
+                if op == "expect":
+                    key, hold = args
+                    me = Caller(key, hold)
+                    callers.append(me)
+                    if closed:
+                        me.expected = ("refused", "BrokenPromiseError")
+                    elif key in in_flight:
+                        me.expected = ("refused", "ValueError")
+                    else:
+                        in_flight[key] = me
+                    nursery.start_soon(_caller, replies, me)
+                elif op in ("resolve", "fail"):
+                    (key,) = args
+                    token = ("reply", step)
+                    if op == "resolve":
+                        ok = replies.resolve(key, token)
+                        outcome: tuple[Any, ...] = ("value", token)
+                    else:
+                        ok = replies.fail(key, KeyError(token))
+                        outcome = ("error", token)
+                    me_or_none = in_flight.get(key)
+                    if me_or_none is not None and me_or_none.state == "waiting":
+                        assert ok
+                        me_or_none.expected = outcome
+                        if me_or_none.hold:
+                            me_or_none.state = "holding"
+                        else:
+                            me_or_none.state = "gone"
+                            del in_flight[key]
+                    else:
+                        assert not ok
+                elif op == "cancel":
+                    (key,) = args
+                    me_or_none = in_flight.pop(key, None)
+                    if me_or_none is not None:
+                        me_or_none.scope.cancel()
+                        if me_or_none.state == "waiting":
+                            me_or_none.expected = ("cancelled",)
+                        me_or_none.state = "gone"
+                elif op == "release":
+                    (key,) = args
+                    me_or_none = in_flight.get(key)
+                    if me_or_none is not None and me_or_none.state == "holding":
+                        me_or_none.release.set()
+                        me_or_none.state = "gone"
+                        del in_flight[key]
+                else:
+                    replies.close(cause)
+                    if not closed:
+                        for me in in_flight.values():
+                            if me.state == "waiting":
+                                me.expected = ("broken", cause)
+                        in_flight.clear()
+                    closed = True
+                await trio.testing.wait_all_tasks_blocked()
+                assert len(replies) == len(in_flight)
+                for key in range(4):
+                    assert (key in replies) == (key in in_flight)
+                assert replies.closed == closed
+            # Let everybody go: close, or cancel whoever still waits.
+            for me in callers:
+                if me.expected is None and me.state == "waiting":
+                    if close_at_end:
+                        me.expected = ("broken", cause)
+                    else:
+                        me.expected = ("cancelled",)
+                        me.scope.cancel()
+                me.release.set()
+            if close_at_end:
+                replies.close(cause)
+    assert len(replies) == 0
+    for me in callers:
+        assert me.seen == me.expected, me
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=OPS, close_at_end=st.booleans())
+def test_random_interleavings(ops: list[tuple[Any, ...]], close_at_end: bool) -> None:
+    trio.run(
+        _interleave,
+        ops,
+        close_at_end,
+        clock=trio.testing.MockClock(autojump_threshold=0),
+    )
