@@ -3,15 +3,40 @@
 Each ``assert_type`` pins an inferred type. Each line ending in
 ``# type: ignore[code]`` must fail to type-check: mypy's warn_unused_ignores
 and pyright's reportUnnecessaryTypeIgnoreComment turn a line that stops
-failing into an error.
+failing into an error. pytest does not collect this file (no ``test_``
+prefix); the functions are public only so that pyright does not report them
+as unused.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import outcome
+import trio
 from typing_extensions import assert_type
 
-from trio_promise import Future, FutureStatistics
+from trio_promise import (
+    Correlator,
+    Future,
+    FutureStatistics,
+    RateLimiter,
+    RateLimiterStatistics,
+    as_completed,
+    gather,
+    gather_map,
+    race,
+    spawn,
+    wait_all,
+    wait_any,
+    wait_settled,
+)
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+
+# -- future ----------------------------------------
 
 
 async def future_checks() -> None:
@@ -40,3 +65,191 @@ async def future_checks() -> None:
     as_int: Future[int] = flag  # type: ignore[assignment]
     as_object: Future[object] = fut  # type: ignore[assignment]
     del as_int, as_object
+
+
+# -- helpers ----------------------------------------
+
+
+async def fetch(url: str) -> bytes:
+    await trio.lowlevel.checkpoint()
+    return url.encode()
+
+
+async def count() -> int:
+    await trio.lowlevel.checkpoint()
+    return 1
+
+
+async def label() -> str:
+    await trio.lowlevel.checkpoint()
+    return "x"
+
+
+async def flag() -> bool:
+    await trio.lowlevel.checkpoint()
+    return True
+
+
+async def nothing() -> None:
+    await trio.lowlevel.checkpoint()
+
+
+async def check_spawn() -> None:
+    async with trio.open_nursery() as nursery:
+        assert_type(spawn(nursery, fetch, "https://example.org"), Future[bytes])
+        assert_type(spawn(nursery, count), Future[int])
+        assert_type(spawn(nursery, nothing), Future[None])
+        assert_type(
+            spawn(
+                nursery,
+                fetch,
+                "u",
+                name="fetcher",
+                limiter=(trio.CapacityLimiter(2), trio.Semaphore(1)),
+                propagate=False,
+            ),
+            Future[bytes],
+        )
+        spawn(nursery, fetch, 1)  # type: ignore[arg-type]
+        spawn(nursery, fetch)  # type: ignore[arg-type]
+        spawn(nursery, fetch, "u", "extra")  # type: ignore[arg-type]
+        spawn(nursery, count, limiter=3)  # type: ignore[arg-type]
+        spawn(nursery, fetch, url="u")  # type: ignore[arg-type,call-arg]
+
+
+async def check_gather() -> None:
+    assert_type(await gather(), tuple[()])
+    assert_type(await gather(count), tuple[int])
+    assert_type(await gather(count, label), tuple[int, str])
+    assert_type(await gather(count, label, flag), tuple[int, str, bool])
+    assert_type(await gather(count, label, flag, nothing), tuple[int, str, bool, None])
+    assert_type(
+        await gather(count, label, flag, nothing, count),
+        tuple[int, str, bool, None, int],
+    )
+    assert_type(
+        await gather(count, label, flag, nothing, count, label),
+        tuple[int, str, bool, None, int, str],
+    )
+    # Past six, one type for all.
+    assert_type(
+        await gather(count, count, count, count, count, count, count),
+        tuple[int, ...],
+    )
+    user, posts = await gather(label, count)
+    assert_type(user, str)
+    assert_type(posts, int)
+    await gather(fetch)  # type: ignore[arg-type]
+    await gather(count, 1)  # type: ignore[call-overload]
+
+
+async def check_gather_map() -> None:
+    assert_type(await gather_map(fetch, ["a", "b"]), list[bytes])
+    assert_type(
+        await gather_map(fetch, iter(["a"]), limit=2, limiter=trio.Semaphore(1)),
+        list[bytes],
+    )
+    await gather_map(fetch, [1, 2])  # type: ignore[arg-type]
+    await gather_map(fetch, ["a"], limit="2")  # type: ignore[arg-type]
+    await gather_map(fetch, ["a"], 2)  # type: ignore[call-arg]
+
+
+async def check_race() -> None:
+    assert_type(await race(count), int)
+    assert_type(await race(count, count, count), int)
+    assert_type(await race(label, label), str)
+    await race()  # type: ignore[call-overload]
+    await race(fetch)  # type: ignore[arg-type]
+
+
+async def check_joins(futs: list[Future[int]], texts: set[Future[str]]) -> None:
+    assert_type(await wait_all(futs), list[int])
+    assert_type(await wait_all(texts), list[str])
+    assert_type(await wait_all(f for f in futs), list[int])
+    assert_type(await wait_settled(futs), list[outcome.Outcome[int]])
+    assert_type(await wait_any(futs), Future[int])
+    assert_type(await wait_any(texts), Future[str])
+    async for fut in as_completed(futs):
+        assert_type(fut, Future[int])
+    await wait_all([1, 2])  # type: ignore[arg-type]
+    await wait_any(futs[0])  # type: ignore[arg-type]
+    await wait_settled(["x"])  # type: ignore[arg-type]
+    as_completed([count])  # type: ignore[arg-type]
+
+
+# -- ratelimit ----------------------------------------
+
+
+async def ratelimiter_checks() -> None:
+    rate = RateLimiter(10, burst=5)
+    RateLimiter(0.5)
+    RateLimiter("10")  # type: ignore[arg-type]
+    RateLimiter(10, burst=2.5)  # type: ignore[arg-type]
+    RateLimiter(10, 5)  # type: ignore[call-arg]
+    RateLimiter()  # type: ignore[call-arg]
+
+    assert_type(await rate.acquire(), None)
+    assert_type(rate.acquire_nowait(), None)
+    async with rate as entered:
+        assert_type(entered, None)
+    stats = rate.statistics()
+    assert_type(stats, RateLimiterStatistics)
+    assert_type(stats.tasks_waiting, int)
+    assert_type(stats.tokens, float)
+    stats.tokens = 1.0  # type: ignore[misc]
+    rate.release()  # type: ignore[attr-defined]
+
+    # Usable wherever an async context manager is expected.
+    manager: AbstractAsyncContextManager[None] = rate
+    del manager
+
+
+async def limiter_checks(urls: list[str]) -> None:
+    rate = RateLimiter(10)
+    capacity = trio.CapacityLimiter(20)
+    assert_type(await gather_map(fetch, urls, limiter=rate), list[bytes])
+    assert_type(
+        await gather_map(fetch, urls, limit=20, limiter=(rate, capacity)), list[bytes]
+    )
+    await gather_map(fetch, urls, limiter=(rate, trio.Semaphore(3)))
+    await gather_map(fetch, urls, limiter=5)  # type: ignore[arg-type]
+    await gather_map(fetch, urls, limiter=[rate])  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        fut = spawn(nursery, fetch, "u", limiter=(rate, capacity))
+        assert_type(await fut.get(), bytes)
+        spawn(nursery, fetch, "u", limiter=rate)
+        spawn(nursery, fetch, "u", limiter="rate")  # type: ignore[arg-type]
+
+
+# -- correlator ----------------------------------------
+
+
+async def correlator_checks() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(1) as fut:
+        assert_type(fut, Future[str])
+        assert_type(await fut.get(), str)
+    replies.expect("one")  # type: ignore[arg-type]
+    assert_type(replies.resolve(1, "x"), bool)
+    replies.resolve(1, 2)  # type: ignore[arg-type]
+    replies.resolve("1", "x")  # type: ignore[arg-type]
+    assert_type(replies.fail(1, ValueError()), bool)
+    replies.fail(1, ValueError)  # type: ignore[arg-type]
+    replies.fail(1, KeyboardInterrupt())  # type: ignore[arg-type]
+    replies.close()
+    replies.close(OSError("gone"))
+    replies.close(KeyboardInterrupt())
+    replies.close("gone")  # type: ignore[arg-type]
+    assert_type(replies.closed, bool)
+    replies.closed = True  # type: ignore[misc]
+    assert_type(len(replies), int)
+    assert_type(1 in replies, bool)
+    with Correlator[str, bytes]() as other:
+        assert_type(other, Correlator[str, bytes])
+    await replies.expect(2)  # type: ignore[misc]
+    replies.cancel()  # type: ignore[attr-defined]
+
+    # Invariant in both parameters.
+    as_object: Correlator[int, object] = replies  # type: ignore[assignment]
+    narrow: Correlator[bool, str] = replies  # type: ignore[assignment]
+    del as_object, narrow
