@@ -28,7 +28,7 @@ from trio_promise import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import lsp_client  # noqa: E402  (the example next to this file)
+import lsp_client  # the example next to this file
 
 
 async def many_waiters() -> None:

@@ -15,7 +15,7 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_promise import AlreadySetError, Future, FutureStatistics
+from trio_promise import AlreadySetError, Future, FutureStatistics, wait_all, wait_any
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
@@ -128,8 +128,9 @@ async def test_none_is_a_value() -> None:
     fut: Future[None] = Future()
     fut.set_result(None)
     assert fut.done()
-    assert await fut.get() is None
-    assert fut.get_nowait() is None
+    await fut.get()
+    assert fut.outcome_nowait() == outcome.Value(None)
+    assert repr(fut) == "<trio_promise.Future result=None>"
 
 
 # -- the write side ----------------------------------------------------------
@@ -236,7 +237,9 @@ async def test_set_exception_refuses_a_real_cancelled() -> None:
         try:
             await trio.lowlevel.checkpoint()
         except trio.Cancelled as cancelled:
-            with pytest.raises(TypeError, match=r"^set_exception\(\) refuses Cancelled: "):
+            with pytest.raises(
+                TypeError, match=r"^set_exception\(\) refuses Cancelled: "
+            ):
                 fut.set_exception(cancelled)  # type: ignore[arg-type]
             raise
     assert not fut.done()
@@ -273,15 +276,26 @@ def test_set_outcome_refuses_bad_input() -> None:
         match=r"^set_outcome\(\) needs an outcome\.Value or outcome\.Error, got int$",
     ):
         fut.set_outcome(3)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^set_exception\(\) refuses KeyboardInterrupt"):
+    with pytest.raises(
+        TypeError, match=r"^set_exception\(\) refuses KeyboardInterrupt"
+    ):
         fut.set_outcome(outcome.Error(KeyboardInterrupt()))
     assert not fut.done()
 
 
 @pytest.mark.parametrize(
     "name",
-    ["set_result", "set_exception", "set_outcome", "try_set_result", "try_set_exception",
-     "done", "get_nowait", "outcome_nowait", "statistics"],
+    [
+        "set_result",
+        "set_exception",
+        "set_outcome",
+        "try_set_result",
+        "try_set_exception",
+        "done",
+        "get_nowait",
+        "outcome_nowait",
+        "statistics",
+    ],
 )
 def test_sync_api_is_sync(name: str) -> None:
     assert not inspect.iscoroutinefunction(getattr(Future, name))
@@ -386,13 +400,13 @@ async def test_traceback_does_not_grow_between_waiters() -> None:
     error = _stored_error()
     stored_frames = [f.name for f in traceback.extract_tb(error.__traceback__)]
     fut.set_exception(error)
-    lengths = []
+    lengths: list[int] = []
     for _ in range(3):
         with pytest.raises(ValueError, match=r"^stored$") as info:
             await fut.get()
         frames = [f.name for f in traceback.extract_tb(info.value.__traceback__)]
         # The waiter's own frames come first, then the stored traceback.
-        assert frames[-len(stored_frames):] == stored_frames
+        assert frames[-len(stored_frames) :] == stored_frames
         lengths.append(len(frames))
     assert lengths[0] == lengths[1] == lengths[2]
     for _ in range(3):
@@ -536,6 +550,119 @@ async def test_settled_get_is_still_cancellable() -> None:
     assert scope.cancelled_caught
 
 
+# -- joins watching a future: how they show up, and that they leave ---------
+
+
+async def test_joins_watching_one_future() -> None:
+    fut: Future[int] = Future()
+    other: Future[int] = Future()
+    results: list[object] = []
+
+    async def join_all() -> None:
+        results.append(await wait_all([fut, other, fut]))
+
+    async def join_any() -> None:
+        results.append(await wait_any([fut]))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(join_all)
+        nursery.start_soon(join_any)
+        nursery.start_soon(fut.get)
+        await trio.testing.wait_all_tasks_blocked()
+        # One get() waiter and two joins; the join given `fut` twice counts
+        # once.
+        assert fut.statistics().tasks_waiting == 3
+        assert repr(fut) == "<trio_promise.Future pending, 3 waiting>"
+        assert other.statistics().tasks_waiting == 1
+
+        with trio.CancelScope() as inner:
+            nursery.start_soon(_cancel_when_blocked, inner)
+            await wait_any([other, fut])
+        # The cancelled join took its hooks back, the others are kept.
+        assert fut.statistics().tasks_waiting == 3
+        assert other.statistics().tasks_waiting == 1
+        nursery.cancel_scope.cancel()
+    assert fut.statistics().tasks_waiting == 0
+    assert other.statistics().tasks_waiting == 0
+    assert results == []
+
+
+@pytest.mark.parametrize("others", [0, 1])
+async def test_a_join_given_a_future_twice_watches_it_once(others: int) -> None:
+    fut: Future[int] = Future()
+    results: list[object] = []
+
+    async def join_twice() -> None:
+        results.append(await wait_all([fut, fut]))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(others):
+            nursery.start_soon(wait_any, [fut])
+            await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(join_twice)
+        await trio.testing.wait_all_tasks_blocked()
+        assert fut.statistics().tasks_waiting == 1 + others
+        fut.set_result(3)
+    assert results == [[3, 3]]
+    assert fut.statistics().tasks_waiting == 0
+
+
+async def test_a_cancelled_lone_join_leaves_no_trace() -> None:
+    fut: Future[int] = Future()
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_when_blocked, scope)
+            await wait_any([fut])
+    assert scope.cancelled_caught
+    assert fut.statistics().tasks_waiting == 0
+    assert not fut.done()
+
+
+async def test_fail_fast_on_a_failed_future_leaves_no_hooks() -> None:
+    before: Future[int] = Future()
+    failed: Future[int] = Future()
+    failed.set_exception(KeyError("k"))
+    after: Future[int] = Future()
+    with pytest.raises(KeyError, match=r"^'k'$"):
+        await wait_all([before, failed, after])
+    assert before.statistics().tasks_waiting == 0
+    assert after.statistics().tasks_waiting == 0
+
+
+async def _cancel_when_blocked(scope: trio.CancelScope) -> None:
+    await trio.testing.wait_all_tasks_blocked()
+    scope.cancel()
+
+
+async def test_settling_wakes_every_join() -> None:
+    fut: Future[int] = Future()
+    results: list[object] = []
+
+    async def join_all() -> None:
+        results.append(await wait_all([fut]))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(join_all)
+        await trio.testing.wait_all_tasks_blocked()
+        assert fut.statistics().tasks_waiting == 3
+        fut.set_result(8)
+    assert results == [[8], [8], [8]]
+    assert fut.statistics().tasks_waiting == 0
+
+
+async def test_last_of_two_joins_leaving_empties_the_watch_list() -> None:
+    fut: Future[int] = Future()
+    async with trio.open_nursery() as nursery:
+        for _ in range(2):
+            nursery.start_soon(wait_any, [fut])
+        await trio.testing.wait_all_tasks_blocked()
+        assert fut.statistics().tasks_waiting == 2
+        nursery.cancel_scope.cancel()
+    assert fut.statistics().tasks_waiting == 0
+    assert repr(fut) == "<trio_promise.Future pending, 0 waiting>"
+
+
 # -- checkpoints -------------------------------------------------------------------
 
 
@@ -548,7 +675,10 @@ async def test_every_async_call_is_a_checkpoint() -> None:
         await settled.get()
     with trio.testing.assert_checkpoints():
         await settled.outcome()
-    with trio.testing.assert_checkpoints(), pytest.raises(ValueError, match=r"^failed$"):
+    with (
+        trio.testing.assert_checkpoints(),
+        pytest.raises(ValueError, match=r"^failed$"),
+    ):
         await failed.get()
     with trio.testing.assert_checkpoints():
         await failed.outcome()
@@ -600,9 +730,7 @@ async def test_set_from_a_worker_thread() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    setters=st.lists(
-        st.tuples(st.booleans(), st.integers()), min_size=1, max_size=12
-    ),
+    setters=st.lists(st.tuples(st.booleans(), st.integers()), min_size=1, max_size=12),
     waiters=st.integers(min_value=0, max_value=8),
     late_waiters=st.integers(min_value=0, max_value=4),
 )

@@ -56,8 +56,7 @@ def _fixup_module_metadata() -> None:
     # trio_promise._future.Future (the same fix as outcome's and trio's).
     for name in __all__:
         obj = globals()[name]
-        if obj.__module__.startswith("trio_promise."):
-            obj.__module__ = __name__
+        obj.__module__ = __name__
         for attr in vars(obj).values() if isinstance(obj, type) else ():
             if getattr(attr, "__module__", "").startswith("trio_promise."):
                 attr.__module__ = __name__

@@ -70,17 +70,8 @@ T = TypeVar("T")
 Hook: TypeAlias = "Callable[[Future[Any]], None]"
 
 
-@final
-class _Pending:
-    """The one value of ``Future._value`` that means "not settled yet"."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<pending>"
-
-
-_PENDING: Any = _Pending()
+# The one value of Future._value that means "not settled yet".
+_PENDING: Any = object()
 
 # How much of a result's repr a Future's repr shows.
 _REPR_LIMIT = 60
