@@ -325,10 +325,15 @@ class Future(Generic[T]):
         try:
             await event.wait()
         finally:
-            # Cancelled while pending: if this was the last waiter, drop the
-            # Event so that the future is as small as before anybody waited.
-            if self._value is _PENDING and event.statistics().tasks_waiting == 0:
-                self._event = None
+            if self._value is _PENDING:
+                self._forget_event(event)
+
+    def _forget_event(self, event: trio.Event) -> None:
+        # A waiter was cancelled while the future is pending: if it was the
+        # last one, drop the Event, so that the future is as small as before
+        # anybody waited and nothing is kept for the waiter that left.
+        if event.statistics().tasks_waiting == 0:
+            self._event = None
 
     async def get(self) -> T:
         """Wait until the future is settled, then return its value.
@@ -346,7 +351,16 @@ class Future(Generic[T]):
                 it had when stored (shared by all waiters).
         """
         if self._value is _PENDING:
-            await self._wait()
+            # _wait(), written out: one coroutine less per waiter, which is
+            # measurable when 100,000 tasks wake at once (benchmarks/).
+            event = self._event
+            if event is None:
+                event = self._event = trio.Event()
+            try:
+                await event.wait()
+            finally:
+                if self._value is _PENDING:
+                    self._forget_event(event)
         else:
             await trio.lowlevel.checkpoint()
         if self._exc is not None:
