@@ -108,9 +108,7 @@ def rotated(items: Sequence[Variant], shift: int) -> list[Variant]:
     return [*items[shift:], *items[:shift]]
 
 
-def measure(
-    case: Case, *, warmup: int, progress: Callable[[str], None]
-) -> CaseResult:
+def measure(case: Case, *, warmup: int, progress: Callable[[str], None]) -> CaseResult:
     """Run ``case``: ``warmup`` discarded rounds, then ``case.rounds`` rounds."""
     times: dict[str, list[float]] = {v.name: [] for v in case.variants}
     for round_no in range(warmup + case.rounds):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import outcome
@@ -65,8 +66,24 @@ T = TypeVar("T")
 # step takes well under a millisecond, and the test never sleeps).
 _THREAD_JOIN_TIMEOUT = 30.0
 
-_JOINS_READY = False  # TEMP
-_EXPLORED: dict[str, Any] = {"examples": 0, "steps": 0, "states": set()}
+_EXPLORED: dict[str, Any] = {
+    "examples": 0,
+    "steps": 0,
+    "states": set(),
+    "waiters answered": 0,
+    "waiters cancelled": 0,
+    "joins answered": 0,
+    "joins cancelled": 0,
+    "bursts": 0,
+}
+
+_SETTERS = (
+    "set_result",
+    "set_exception",
+    "set_outcome",
+    "try_set_result",
+    "try_set_exception",
+)
 
 
 class _TrioDriver:
@@ -142,7 +159,7 @@ class _WaiterModel:
     fm: _FutModel
     use_outcome: bool  # await fut.outcome() instead of await fut.get()
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    cancel_requested_while_pending: bool = False
+    expect_cancelled: bool = False
     finished: bool = False
     got: outcome.Outcome[int] | None = None
 
@@ -159,14 +176,18 @@ class _JoinModel:
     finished: bool = False
     cancelled: bool = False
     got: outcome.Outcome[Any] | None = None
-    yielded: list[Future[int]] = field(default_factory=list)  # as_completed only
+    yielded: list[Future[int]] = field(
+        default_factory=list[Future[int]]
+    )  # as_completed only
     # What the model expects; None while the join must still be parked.
     expected: Any = None
-    # wait_all: failures that were already there when the join started; any
-    # one of them is a correct answer ("first failure to settle" cannot tell
-    # them apart from the caller's side).
-    acceptable_failures: list[BaseException] = field(default_factory=list)
-    expected_order: list[Future[int]] = field(default_factory=list)  # as_completed
+    # wait_all: the failure it may raise (a list, to print well on failure).
+    acceptable_failures: list[BaseException] = field(
+        default_factory=list[BaseException]
+    )
+    expected_order: list[Future[int]] = field(
+        default_factory=list[Future[int]]
+    )  # as_completed
 
 
 def _same_answer(got: outcome.Outcome[Any], want: outcome.Outcome[Any]) -> bool:
@@ -193,6 +214,14 @@ class FutureMachine(RuleBasedStateMachine):
         _EXPLORED["examples"] += 1
 
     def teardown(self) -> None:
+        for w in self.waiter_models:
+            if w.finished:
+                key = "waiters answered" if w.got is not None else "waiters cancelled"
+                _EXPLORED[key] += 1
+        for jm in self.join_models:
+            if jm.finished:
+                key = "joins cancelled" if jm.cancelled else "joins answered"
+                _EXPLORED[key] += 1
         self.driver.close()
         # The run is over: every task has ended, cancelled by the teardown or
         # finished before; nothing may be left watching any future.
@@ -222,7 +251,8 @@ class FutureMachine(RuleBasedStateMachine):
             if settled_now is None:
                 failures = [a.error for a in answers if isinstance(a, outcome.Error)]
                 if failures:
-                    jm.acceptable_failures = failures
+                    # Failures already there come first, in input order.
+                    jm.acceptable_failures = failures[:1]
                     jm.expected = "failure"
                     return
             elif isinstance(settled_now.answer, outcome.Error):
@@ -258,7 +288,10 @@ class FutureMachine(RuleBasedStateMachine):
     def _join_watches(self, jm: _JoinModel, fm: _FutModel) -> bool:
         """Whether the parked join ``jm`` should be counted in fm's statistics."""
         return (
-            not jm.finished and jm.expected is None and fm.answer is None and fm in jm.fms
+            not jm.finished
+            and jm.expected is None
+            and fm.answer is None
+            and fm in jm.fms
         )
 
     # -- invariants, checked inside the run after every step ---------------
@@ -281,17 +314,15 @@ class FutureMachine(RuleBasedStateMachine):
             else:
                 assert _same_answer(fut.outcome_nowait(), fm.answer)
                 assert parked == 0
-            state.append(
-                (type(fm.answer).__name__, parked)
-            )
+            state.append((type(fm.answer).__name__, parked))
         for w in self.waiter_models:
-            if w.fm.answer is not None and not w.cancel_requested_while_pending:
+            if w.fm.answer is not None and not w.expect_cancelled:
                 # Settled and not cancelled first: it must have woken up with
                 # the one answer (no hang, no Cancelled).
                 assert w.finished
                 assert w.got is not None
                 assert _same_answer(w.got, w.fm.answer)
-            if w.cancel_requested_while_pending:
+            if w.expect_cancelled:
                 assert w.finished
                 assert w.got is None
                 assert w.scope.cancelled_caught
@@ -331,7 +362,7 @@ class FutureMachine(RuleBasedStateMachine):
         elif jm.kind == "wait_settled":
             assert isinstance(got, outcome.Value)
             assert len(got.value) == len(jm.expected)
-            for each, want in zip(got.value, jm.expected):
+            for each, want in zip(got.value, jm.expected, strict=True):
                 assert _same_answer(each, want)
         elif jm.kind == "wait_any":
             assert isinstance(got, outcome.Value)
@@ -345,90 +376,21 @@ class FutureMachine(RuleBasedStateMachine):
 
     @initialize(target=futures)
     def first_future(self) -> _FutModel:
-        return self.new_future()
+        return self._add_future()
 
     @rule(target=futures)
     def new_future(self) -> _FutModel:
+        return self._add_future()
+
+    def _add_future(self) -> _FutModel:
         fm = _FutModel(Future(), len(self.fms))
         self.fms.append(fm)
         self.driver.step(lambda: None)
         return fm
 
-    def _setter_step(
-        self, fm: _FutModel, call: Callable[[], Any], answer: outcome.Outcome[int]
-    ) -> outcome.Outcome[Any]:
-        was_pending = fm.answer is None
-
-        def op() -> Any:
-            try:
-                result = call()
-            except AlreadySetError:
-                assert not was_pending
-                raise
-            if result is not False:
-                assert was_pending
-                self._record_settle(fm, answer)
-            else:
-                assert not was_pending
-            return result
-
-        return self.driver.step(op)
-
-    @rule(fm=futures, value=st.integers(-3, 3))
-    def set_result(self, fm: _FutModel, value: int) -> None:
-        before = fm.answer
-        result = self._setter_step(
-            fm, lambda: fm.fut.set_result(value), outcome.Value(value)
-        )
-        if before is None:
-            result.unwrap()
-        else:
-            with pytest.raises(AlreadySetError, match=r"^<trio_promise\.Future "):
-                result.unwrap()
-            assert fm.answer is before
-
-    @rule(fm=futures)
-    def set_exception(self, fm: _FutModel) -> None:
-        before = fm.answer
-        exc = ValueError(self._fresh())
-        result = self._setter_step(
-            fm, lambda: fm.fut.set_exception(exc), outcome.Error(exc)
-        )
-        if before is None:
-            result.unwrap()
-        else:
-            with pytest.raises(AlreadySetError, match=r"^<trio_promise\.Future "):
-                result.unwrap()
-
-    @rule(fm=futures, value=st.integers(-3, 3), as_error=st.booleans())
-    def set_outcome(self, fm: _FutModel, value: int, as_error: bool) -> None:
-        before = fm.answer
-        answer: outcome.Outcome[int] = (
-            outcome.Error(KeyError(self._fresh())) if as_error else outcome.Value(value)
-        )
-        result = self._setter_step(fm, lambda: fm.fut.set_outcome(answer), answer)
-        if before is None:
-            result.unwrap()
-        else:
-            with pytest.raises(AlreadySetError):
-                result.unwrap()
-
-    @rule(fm=futures, value=st.integers(-3, 3))
-    def try_set_result(self, fm: _FutModel, value: int) -> None:
-        before = fm.answer
-        result = self._setter_step(
-            fm, lambda: fm.fut.try_set_result(value), outcome.Value(value)
-        )
-        assert result.unwrap() is (before is None)
-
-    @rule(fm=futures)
-    def try_set_exception(self, fm: _FutModel) -> None:
-        before = fm.answer
-        exc = RuntimeError(self._fresh())
-        result = self._setter_step(
-            fm, lambda: fm.fut.try_set_exception(exc), outcome.Error(exc)
-        )
-        assert result.unwrap() is (before is None)
+    @rule(fm=futures, how=st.sampled_from(_SETTERS), value=st.integers(-3, 3))
+    def settle(self, fm: _FutModel, how: str, value: int) -> None:
+        self.driver.step(lambda: self._op_settle(fm, how, value)).unwrap()
 
     @rule(fm=futures)
     def get_nowait(self, fm: _FutModel) -> None:
@@ -439,8 +401,9 @@ class FutureMachine(RuleBasedStateMachine):
         else:
             assert _same_answer(result, fm.answer)
 
-    @rule(target=waiters, fm=futures, use_outcome=st.booleans())
-    def add_waiter(self, fm: _FutModel, use_outcome: bool) -> _WaiterModel:
+    # -- ops: run inside the trio run, as one step or several in a burst ----
+
+    def _op_add_waiter(self, fm: _FutModel, use_outcome: bool) -> _WaiterModel:
         wm = _WaiterModel(fm, use_outcome)
         self.waiter_models.append(wm)
 
@@ -455,19 +418,142 @@ class FutureMachine(RuleBasedStateMachine):
                     wm.got = outcome.Error(exc)
             wm.finished = True
 
-        self.driver.step(lambda: self.driver.start(waiter)).unwrap()
+        self.driver.start(waiter)
         return wm
 
-    @rule(wm=waiters)
-    def cancel_waiter(self, wm: _WaiterModel) -> None:
+    def _op_cancel_waiter(self, wm: _WaiterModel, fresh: bool) -> None:
+        # A waiter that has not run yet (started in this burst) is cancelled
+        # at its first checkpoint, whatever the future does. A parked one is
+        # cancelled only if nothing woke it first: once woken by a settle,
+        # get() returns without another checkpoint.
+        if not wm.finished and (fresh or wm.fm.answer is None):
+            wm.expect_cancelled = True
+        wm.scope.cancel()
+
+    def _op_cancel_join(self, jm: _JoinModel) -> None:
+        # wait_all/wait_any/wait_settled return without a checkpoint once
+        # woken; as_completed goes back to __anext__, a checkpoint, so it is
+        # cancelled whenever it has not finished.
+        if not jm.finished and (jm.kind == "as_completed" or jm.expected is None):
+            jm.cancelled = True
+        jm.scope.cancel()
+
+    def _op_settle(self, fm: _FutModel, how: str, value: int) -> None:
+        """Settle (or try to settle) ``fm``; check the result against the model."""
+        was_pending = fm.answer is None
+        exc = LookupError(self._fresh())
+        answer: outcome.Outcome[int] = outcome.Error(exc)
+        if how.endswith("result") or (how == "set_outcome" and value >= 0):
+            answer = outcome.Value(value)
+        setter = {
+            "set_result": lambda: fm.fut.set_result(value),
+            "set_exception": lambda: fm.fut.set_exception(exc),
+            "set_outcome": lambda: fm.fut.set_outcome(answer),
+            "try_set_result": lambda: fm.fut.try_set_result(value),
+            "try_set_exception": lambda: fm.fut.try_set_exception(exc),
+        }[how]
+        result = outcome.capture(setter)
+        if how.startswith("try_"):
+            assert result.unwrap() is was_pending
+        elif was_pending:
+            result.unwrap()
+        else:
+            with pytest.raises(AlreadySetError, match=r"^<trio_promise\.Future "):
+                result.unwrap()
+        if was_pending:
+            self._record_settle(fm, answer)
+
+    def _burst_add_waiter(
+        self, fresh: list[_WaiterModel], fm: _FutModel, use_outcome: bool
+    ) -> None:
+        fresh.append(self._op_add_waiter(fm, use_outcome))
+
+    def _burst_cancel_newest(self, fresh: list[_WaiterModel]) -> None:
+        if fresh:
+            self._op_cancel_waiter(fresh[-1], fresh=True)
+
+    @rule(target=waiters, fm=futures, use_outcome=st.booleans())
+    def add_waiter(self, fm: _FutModel, use_outcome: bool) -> _WaiterModel:
+        return self.driver.step(lambda: self._op_add_waiter(fm, use_outcome)).unwrap()
+
+    @rule(fm=futures, count=st.integers(2, 4))
+    def add_waiters(self, fm: _FutModel, count: int) -> None:
+        """Several waiters at once (they are cancelled later by index)."""
+
         def op() -> None:
-            if not wm.finished:
-                wm.cancel_requested_while_pending = True
-            wm.scope.cancel()
+            for i in range(count):
+                self._op_add_waiter(fm, use_outcome=bool(i % 2))
 
         self.driver.step(op).unwrap()
 
-    @precondition(lambda self: _JOINS_READY)
+    @rule(wm=waiters)
+    def cancel_waiter(self, wm: _WaiterModel) -> None:
+        self.driver.step(lambda: self._op_cancel_waiter(wm, fresh=False)).unwrap()
+
+    @rule(data=st.data())
+    def burst(self, data: st.DataObject) -> None:
+        """Several operations in one scheduling round, before anything runs.
+
+        Single steps let the run settle between operations; a burst makes
+        the woken, the cancelled and the new tasks run in one batch, in
+        whatever order trio picks, which is where races between a waiter
+        leaving and a waiter arriving live.
+        """
+        # A burst centres on one future (mostly a pending one): races need
+        # several tasks coming and going on the same future.
+        pending = [fm for fm in self.fms if fm.answer is None] or self.fms
+        crowded = [
+            fm
+            for fm in pending
+            if sum(1 for w in self.waiter_models if w.fm is fm and not w.finished) > 1
+        ] or pending
+        target = data.draw(
+            st.sampled_from(crowded)
+            | st.sampled_from(pending)
+            | st.sampled_from(self.fms),
+            label="burst on",
+        )
+        parked = [w for w in self.waiter_models if w.fm is target and not w.finished]
+        joins = [jm for jm in self.join_models if target in jm.fms]
+        # How many of each, then an order: drawing the plan this way (rather
+        # than element by element) makes mixed bursts the common case.
+        plan = (
+            ["wait"] * data.draw(st.integers(1, 3), label="waits")
+            + ["settle"] * data.draw(st.integers(0, 1), label="settles")
+            + ["cancel a new waiter"] * data.draw(st.integers(0, 2), label="new")
+            + ["cancel a parked waiter"]
+            * data.draw(
+                st.integers(min(1, len(parked)), min(3, len(parked))), label="parked"
+            )
+            + ["cancel a join"] * data.draw(st.integers(0, min(1, len(joins))))
+        )
+        plan = data.draw(st.permutations(plan), label="order")
+        to_cancel = data.draw(st.permutations(parked), label="which parked")
+        ops: list[Callable[[], object]] = []
+        fresh: list[_WaiterModel] = []
+        for kind in plan:
+            if kind == "wait":
+                use_outcome = data.draw(st.booleans(), label="use outcome()")
+                ops.append(partial(self._burst_add_waiter, fresh, target, use_outcome))
+            elif kind == "settle":
+                how = data.draw(st.sampled_from(_SETTERS), label="setter")
+                value = data.draw(st.integers(-3, 3), label="value")
+                ops.append(partial(self._op_settle, target, how, value))
+            elif kind == "cancel a parked waiter":
+                ops.append(partial(self._op_cancel_waiter, to_cancel.pop(), False))
+            elif kind == "cancel a new waiter":
+                ops.append(partial(self._burst_cancel_newest, fresh))
+            else:
+                jm = data.draw(st.sampled_from(joins), label="cancel join")
+                ops.append(partial(self._op_cancel_join, jm))
+
+        def run_all() -> None:
+            for op in ops:
+                op()
+
+        _EXPLORED["bursts"] += 1
+        self.driver.step(run_all).unwrap()
+
     @rule(
         target=joins,
         kind=st.sampled_from(["wait_all", "wait_any", "wait_settled", "as_completed"]),
@@ -510,12 +596,7 @@ class FutureMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.join_models))
     @rule(jm=joins)
     def cancel_join(self, jm: _JoinModel) -> None:
-        def op() -> None:
-            if not jm.finished:
-                jm.cancelled = True
-            jm.scope.cancel()
-
-        self.driver.step(op).unwrap()
+        self.driver.step(lambda: self._op_cancel_join(jm)).unwrap()
 
 
 def test_future_state_machine() -> None:
@@ -526,7 +607,17 @@ def test_future_state_machine() -> None:
     )
     steps = _EXPLORED["steps"] - before
     print(
-        f"\nfuture state machine: {_EXPLORED['examples']} runs, {steps} checked steps, "
-        f"{len(_EXPLORED['states'])} distinct model states"
+        f"\nfuture state machine: {_EXPLORED['examples']} runs, {steps} checked "
+        f"steps, {len(_EXPLORED['states'])} distinct model states; "
+        + ", ".join(
+            f"{_EXPLORED[key]} {key}"
+            for key in (
+                "waiters answered",
+                "waiters cancelled",
+                "joins answered",
+                "joins cancelled",
+                "bursts",
+            )
+        )
     )
     assert steps > 1000

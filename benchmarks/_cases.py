@@ -1,0 +1,154 @@
+"""Which cases a run measures, at full or quick sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import _correlation, _futures, _joins, _spawn
+from ._harness import Case
+
+# The joins' target is "time per future flat as n grows". Flat is read as: at
+# every n, the time per future is at most this many times that at the smallest
+# n (median of the per-round ratios). Cache effects at 100,000 futures are
+# real; an O(n log n) join would be near 1.7 at 100x the size, O(n^2) at 100.
+FLAT_LIMIT = 1.5
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Sizes and round counts for one kind of run."""
+
+    handoff: int
+    settled: int
+    fanout: tuple[int, ...]
+    spawn: int
+    joins: tuple[int, ...]
+    # callers, requests per caller
+    correlation: tuple[int, int]
+    memory: int
+    rounds: int
+    # Fewer rounds, and no warm-up, from this size on: there the setup
+    # (100,000 tasks for the task-per-future variants) dominates the run time,
+    # and one measurement already averages over many operations.
+    big_rounds: int
+    big: int
+    # Discarded rounds before the measured ones (below ``big``).
+    warmup: int
+
+
+FULL = Sizes(
+    handoff=20_000,
+    settled=100_000,
+    fanout=(10_000, 100_000),
+    spawn=10_000,
+    joins=(1_000, 10_000, 100_000),
+    correlation=(1_000, 10),
+    memory=10_000,
+    rounds=7,
+    big_rounds=3,
+    big=100_000,
+    warmup=1,
+)
+
+QUICK = Sizes(
+    handoff=300,
+    settled=1_000,
+    fanout=(100, 1_000),
+    spawn=200,
+    joins=(100, 1_000),
+    correlation=(50, 2),
+    memory=500,
+    rounds=2,
+    big_rounds=2,
+    big=1_000_000,
+    warmup=0,
+)
+
+
+def cases(sizes: Sizes) -> list[Case]:
+    """Every timed case, in the order they are run and reported."""
+
+    def rounds(n: int) -> int:
+        return sizes.big_rounds if n >= sizes.big else sizes.rounds
+
+    result = [
+        Case(
+            "handoff",
+            sizes.handoff,
+            unit="round trip",
+            ops=sizes.handoff,
+            rounds=sizes.rounds,
+            variants=_futures.handoff_variants(),
+            target=1.05,
+        ),
+        Case(
+            "settled get",
+            sizes.settled,
+            unit="get",
+            ops=sizes.settled,
+            rounds=sizes.rounds,
+            variants=_futures.settled_variants(),
+            target=1.05,
+        ),
+    ]
+    result.extend(
+        Case(
+            "fan-out",
+            n,
+            unit="waiter",
+            ops=n,
+            rounds=rounds(n),
+            variants=_futures.fanout_variants(),
+            target=1.05,
+        )
+        for n in sizes.fanout
+    )
+    result.append(
+        Case(
+            "spawn + wait_all",
+            sizes.spawn,
+            unit="task",
+            ops=sizes.spawn,
+            rounds=sizes.rounds,
+            variants=_spawn.spawn_variants(),
+            target=1.10,
+        )
+    )
+    callers, per_caller = sizes.correlation
+    result.append(
+        Case(
+            "correlation",
+            callers,
+            unit="request",
+            ops=callers * per_caller,
+            rounds=sizes.rounds,
+            variants=_correlation.correlation_variants(per_caller),
+            target=1.10,
+            note=f"{callers:,} callers x {per_caller} requests each",
+        )
+    )
+    result.extend(
+        Case(
+            name,
+            max(sizes.joins),
+            unit="future",
+            ops=1,
+            rounds=sizes.rounds,
+            variants=variants,
+            target=FLAT_LIMIT,
+        )
+        for name, variants in _joins.flat_variants(sizes.joins)
+    )
+    for join, variants in _joins.join_variants():
+        result.extend(
+            Case(
+                join,
+                n,
+                unit="future",
+                ops=n,
+                rounds=rounds(n),
+                variants=variants,
+            )
+            for n in sizes.joins
+        )
+    return result

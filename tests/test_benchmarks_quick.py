@@ -1,0 +1,97 @@
+"""The benchmark suite's ``--quick`` mode runs and reports every row.
+
+Run once, as a subprocess (the suite does its own ``trio.run`` and
+``asyncio.run`` calls, switches tracemalloc and the GC on and off, and draws
+with matplotlib: none of that belongs in the test process), so that the suite
+cannot rot. Nothing here looks at how fast anything was: timings on shared
+machines say nothing in a test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TRIO_PEERS = {"trio_promise", "floor", "aioresult", "anyio"}
+WITH_ASYNCIO = TRIO_PEERS | {"asyncio", "asyncio floor"}
+# scenario -> (variants, how many sizes)
+EXPECTED = {
+    "handoff": (WITH_ASYNCIO, 1),
+    "settled get": (WITH_ASYNCIO, 1),
+    "fan-out": (WITH_ASYNCIO, 2),
+    "spawn + wait_all": (TRIO_PEERS, 1),
+    "correlation": (TRIO_PEERS, 1),
+    "wait_all": (TRIO_PEERS, 2),
+    "wait_any": (TRIO_PEERS, 2),
+    "as_completed": (TRIO_PEERS, 2),
+}
+JOINS = ("wait_all", "wait_any", "as_completed")
+MEMORY = {"trio_promise", "aioresult", "anyio", "trio.Event", "floor", "asyncio"}
+
+
+def test_quick_run_writes_every_row(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    # The suite makes the checkout importable itself, as from a fresh clone.
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "### Targets" in proc.stdout
+
+    data = cast("dict[str, Any]", json.loads((tmp_path / "results.json").read_text()))
+    seen: dict[str, list[int]] = {}
+    flat: dict[str, int] = {}
+    for case in cast("list[dict[str, Any]]", data["cases"]):
+        scenario = cast("str", case["scenario"])
+        rows = cast("list[dict[str, Any]]", case["variants"])
+        if scenario.endswith(" flat"):
+            # trio_promise's join at every size, one variant per size.
+            flat[scenario.removesuffix(" flat")] = len(rows)
+        else:
+            seen.setdefault(scenario, []).append(cast("int", case["size"]))
+            names = {row["name"] for row in rows}
+            assert names == EXPECTED[scenario][0], scenario
+        for row in rows:
+            times = cast("list[float]", row["times"])
+            ratios = cast("list[float]", row["ratios"])
+            assert len(times) == len(ratios) >= 1
+            assert all(math.isfinite(r) for r in ratios)
+    assert {name: len(sizes) for name, sizes in seen.items()} == {
+        name: count for name, (_, count) in EXPECTED.items()
+    }
+    assert flat == {join: len(seen[join]) for join in JOINS}
+    memory = cast("dict[str, Any]", data["memory"])
+    assert set(cast("dict[str, float]", memory["bytes"])) == MEMORY
+    assert data["targets"]
+
+    table = (tmp_path / "results.md").read_text(encoding="utf-8")
+    for scenario, (variants, _) in EXPECTED.items():
+        for name in variants:
+            assert f" {scenario} " in table or f"| {scenario} (" in table
+            assert f"| {name} |" in table
+    for name in MEMORY:
+        assert f"| {name} |" in table
+    for join in JOINS:
+        assert f"| {join} flat (" in table
+    for plot in ("joins.png", "ratios.png"):
+        assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
