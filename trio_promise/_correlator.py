@@ -250,6 +250,14 @@ class Correlator(Generic[K, T]):
         pending[key] = entry
         return entry
 
+    def _lookup(self, key: K) -> _Expectation[K, T] | None:
+        # Keys come from the wire: an unhashable one cannot be in flight, so
+        # it is unknown, not a reason for the reader task to die.
+        try:
+            return self._pending.get(key)
+        except TypeError:
+            return None
+
     def resolve(self, key: K, value: T) -> bool:
         """Settle the future waiting for ``key`` with ``value``.
 
@@ -268,13 +276,8 @@ class Correlator(Generic[K, T]):
             unknown, gone (its caller left) or already settled. Then nothing
             changes: log it as a late or unknown reply.
         """
-        try:
-            entry = self._pending.get(key)
-        except TypeError:
-            return False
-        if entry is None:
-            return False
-        return entry.future.try_set_result(value)
+        entry = self._lookup(key)
+        return entry is not None and entry.future.try_set_result(value)
 
     def fail(self, key: K, exc: Exception) -> bool:
         """Settle the future waiting for ``key`` with a failure.
@@ -298,13 +301,8 @@ class Correlator(Generic[K, T]):
                 not a race, so it is raised whatever the key.
         """
         check_exception(exc, "fail")
-        try:
-            entry = self._pending.get(key)
-        except TypeError:
-            return False
-        if entry is None:
-            return False
-        return entry.future.try_set_exception(exc)
+        entry = self._lookup(key)
+        return entry is not None and entry.future.try_set_exception(exc)
 
     @trio.lowlevel.enable_ki_protection
     def close(self, exc: BaseException | None = None) -> None:
