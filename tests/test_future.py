@@ -540,6 +540,33 @@ async def test_cancelled_waiter_does_not_disturb_others() -> None:
     assert got == [1, 1]
 
 
+async def test_waiters_cancelled_together_then_a_new_waiter() -> None:
+    fut: Future[int] = Future()
+    got: list[int] = []
+    scopes = [trio.CancelScope(), trio.CancelScope()]
+    async with trio.open_nursery() as nursery:
+        for scope in scopes:
+            nursery.start_soon(_collect_in, scope, fut, got)
+        await trio.testing.wait_all_tasks_blocked()
+        assert fut.statistics().tasks_waiting == 2
+        for scope in scopes:
+            scope.cancel()  # both leave in the same round
+        await trio.testing.wait_all_tasks_blocked()
+        assert fut.statistics().tasks_waiting == 0
+        nursery.start_soon(_collect, fut, got)
+        await trio.testing.wait_all_tasks_blocked()
+        assert fut.statistics().tasks_waiting == 1
+        fut.set_result(4)
+    assert got == [4]
+
+
+async def _collect_in(
+    scope: trio.CancelScope, fut: Future[Any], into: list[Any]
+) -> None:
+    with scope:
+        into.append(await fut.get())
+
+
 async def test_settled_get_is_still_cancellable() -> None:
     fut: Future[int] = Future()
     fut.set_result(1)

@@ -322,7 +322,11 @@ class Future(Generic[T]):
         # A waiter was cancelled while the future is pending: if it was the
         # last one, drop the Event, so that the future is as small as before
         # anybody waited and nothing is kept for the waiter that left.
-        if event.statistics().tasks_waiting == 0:
+        # Only the Event this waiter parked on: it may have been dropped
+        # already by another leaver, and a newcomer may have parked on a
+        # fresh one, which must stay (tests/test_reliability_future.py:
+        # test_waiters_cancelled_around_a_new_waiter).
+        if self._event is event and event.statistics().tasks_waiting == 0:
             self._event = None
 
     async def get(self) -> T:
