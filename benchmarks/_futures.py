@@ -484,18 +484,29 @@ def retained_bytes(factory: Callable[[], object], n: int) -> float:
     return (after - before) / n
 
 
+MEMORY_NOTES = {
+    "trio_promise": "Future()",
+    "aioresult": "aioresult.Future()",
+    "anyio": "anyio.Future(): makes its Event at once",
+    "trio.Event": "trio.Event()",
+    FLOOR: "trio.Event + slot object",
+    "asyncio": "asyncio.Future() (outside reference)",
+}
+
+
 # (name, note, factory); the factories run inside trio.run (anyio needs it).
 def memory_factories(
     loop: asyncio.AbstractEventLoop,
 ) -> list[tuple[str, str, Callable[[], object]]]:
-    return [
-        ("trio_promise", "Future()", Future),
-        ("aioresult", "aioresult.Future()", aioresult.Future),
-        ("anyio", "anyio.Future(): makes its Event at once", anyio.Future),
-        ("trio.Event", "trio.Event()", trio.Event),
-        (FLOOR, "trio.Event + slot object", Slot),
-        ("asyncio", "asyncio.Future() (outside reference)", loop.create_future),
+    factories: list[tuple[str, Callable[[], object]]] = [
+        ("trio_promise", Future),
+        ("aioresult", aioresult.Future),
+        ("anyio", anyio.Future),
+        ("trio.Event", trio.Event),
+        (FLOOR, Slot),
+        ("asyncio", loop.create_future),
     ]
+    return [(name, MEMORY_NOTES[name], factory) for name, factory in factories]
 
 
 def measure_memory(n: int, repeats: int) -> list[tuple[str, str, float]]:

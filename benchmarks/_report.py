@@ -7,7 +7,8 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
-from ._harness import FLOOR, OURS, PEERS, CaseResult
+from ._futures import MEMORY_NOTES
+from ._harness import FLOOR, OURS, PEERS, Case, CaseResult, Variant, VariantResult
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -159,12 +160,82 @@ def targets(results: list[CaseResult], memory: Memory | None) -> list[Target]:
     return out
 
 
+def cell(result: CaseResult, name: str) -> str:
+    variant = result.get(name)
+    if variant is None:
+        return ""
+    return f"{fmt_ratio(variant.ratios)} ({fmt_range(variant.ratios)})"
+
+
+def flatness(results: list[CaseResult], join: str, n: int) -> str:
+    """': 0.81 (0.78-0.95) x n=1,000' from the join's flat case, if measured."""
+    for result in results:
+        if result.case.scenario == f"{join} flat":
+            variant = result.get(f"n={n:,}")
+            if variant is not None:
+                return (
+                    f": {fmt_ratio(variant.ratios)} ({fmt_range(variant.ratios)}) "
+                    f"{TIMES} {variant.baseline}"
+                )
+    return ""
+
+
+def summary(results: list[CaseResult], memory: Memory | None) -> list[str]:
+    """One row per case (joins at their largest n): the ratios side by side."""
+    largest: dict[str, int] = {}
+    for result in results:
+        if is_join(result):
+            scenario = result.case.scenario
+            largest[scenario] = max(largest.get(scenario, 0), result.case.size)
+    lines = [
+        "### Summary",
+        "",
+        "Median ratio to the floor (range over the rounds); below 1 is faster "
+        "than a bare `trio.Event` + slot. asyncio is divided by its own floor "
+        "(`asyncio.Event` + slot). For the joins, the target column gives "
+        "trio_promise's time per future at that n against the smallest n.",
+        "",
+        "| scenario | target | trio_promise | aioresult | anyio | asyncio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        case = result.case
+        if is_flat(result):
+            continue
+        if is_join(result) and case.size != largest[case.scenario]:
+            continue
+        if case.target is not None:
+            target = f"≤ {case.target:.2f}"
+        elif is_join(result):
+            target = "flat in n" + flatness(results, case.scenario, case.size)
+        else:
+            target = ""
+        lines.append(
+            f"| {case.label} | {target} | {cell(result, OURS)} | "
+            f"{cell(result, 'aioresult')} | {cell(result, 'anyio')} | "
+            f"{cell(result, 'asyncio')} |"
+        )
+    if memory is not None:
+
+        def size(name: str) -> str:
+            found = memory.bytes_of(name)
+            return "" if found is None else f"{found:.0f} B"
+
+        lines.append(
+            f"| memory per pending future | ≤ {MEMORY_TARGET:.0f} B | "
+            f"{size(OURS)} | {size('aioresult')} | {size('anyio')} | "
+            f"{size('asyncio')} |"
+        )
+    return lines
+
+
 def markdown(
     results: list[CaseResult],
     memory: Memory | None,
     header: list[str],
 ) -> str:
     lines = [*header, ""]
+    lines += [*summary(results, memory), ""]
     lines += [
         "### Ratios to the floor",
         "",
@@ -277,6 +348,7 @@ def to_json(
                     {
                         "name": v.name,
                         "baseline": v.baseline,
+                        "note": v.note,
                         "times": list(v.times),
                         "ratios": list(v.ratios),
                     }
@@ -290,6 +362,7 @@ def to_json(
         else {
             "n": memory.n,
             "bytes": {name: size for name, _, size in memory.rows},
+            "notes": {name: note for name, note, _ in memory.rows},
         },
         "targets": [
             {"what": t.what, "measured": t.measured, "met": t.met}
@@ -451,3 +524,53 @@ def plot(results: list[CaseResult], out: Path) -> list[Path]:
         plt.close("all")
         written.append(path)
     return written
+
+
+def from_json(text: str) -> tuple[list[CaseResult], Memory | None, dict[str, str]]:
+    """Rebuild what :func:`to_json` wrote, to render it again without measuring."""
+    data = json.loads(text)
+    results: list[CaseResult] = []
+    for case in data["cases"]:
+        variants = tuple(
+            VariantResult(
+                name=v["name"],
+                baseline=v["baseline"],
+                note=v.get("note", ""),
+                times=tuple(v["times"]),
+                ratios=tuple(v["ratios"]),
+            )
+            for v in case["variants"]
+        )
+        results.append(
+            CaseResult(
+                case=Case(
+                    scenario=case["scenario"],
+                    size=case["size"],
+                    unit=case["unit"],
+                    ops=case["ops"],
+                    rounds=len(variants[0].times),
+                    variants=tuple(
+                        Variant(v.name, _not_run, v.baseline, v.note) for v in variants
+                    ),
+                    target=case["target"],
+                ),
+                variants=variants,
+            )
+        )
+    found = data["memory"]
+    memory = None
+    if found is not None:
+        # Older files have no notes: they are the same as today's.
+        notes = found.get("notes") or MEMORY_NOTES
+        memory = Memory(
+            found["n"],
+            tuple(
+                (name, notes.get(name, ""), size)
+                for name, size in found["bytes"].items()
+            ),
+        )
+    return results, memory, data["meta"]
+
+
+def _not_run(size: int) -> float:
+    raise RuntimeError("a variant rebuilt from results.json cannot be run")

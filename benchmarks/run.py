@@ -75,7 +75,51 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, default=None, help="override the number of rounds"
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--rerender",
+        action="store_true",
+        help="measure nothing: write results.md and the plots again from the "
+        "results.json in --out (after a change to the report's layout)",
+    )
     return parser.parse_args(argv)
+
+
+VERSION_KEYS = (
+    "python",
+    "trio_promise",
+    "trio",
+    "outcome",
+    "aioresult",
+    "anyio",
+    "matplotlib",
+)
+
+
+def method(sizes: _cases.Sizes) -> str:
+    return (
+        f"each case: {sizes.warmup} warm-up round(s) discarded, then "
+        f"{sizes.rounds} rounds (from n = {sizes.big:,}: no warm-up, "
+        f"{sizes.big_rounds} rounds), each round running every variant once "
+        "in rotated order, gc.collect() before each run"
+    )
+
+
+def header(meta: dict[str, str], sizes: _cases.Sizes) -> list[str]:
+    quick = " --quick" in meta["command"]
+    machine = meta.get(
+        "machine", f"{platform.system()} {platform.machine()}, {_cpu_count()} CPUs"
+    )
+    return [
+        "## Benchmark results"
+        + (" (quick: small sizes, not for reading)" if quick else ""),
+        "",
+        f"`{meta['command']}` on {meta['date']}, {float(meta['seconds']):.0f} s; "
+        f"{machine}; {meta.get('method', method(sizes))}.",
+        "",
+        "Versions: "
+        + ", ".join(f"{k} {meta[k]}" for k in VERSION_KEYS if k in meta)
+        + ".",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +127,28 @@ def main(argv: list[str] | None = None) -> int:
     sizes = _cases.QUICK if args.quick else _cases.FULL
     out: Path = args.out or (HERE / "results" / ("quick" if args.quick else ""))
     out.mkdir(parents=True, exist_ok=True)
+    if args.rerender:
+        results, memory, meta = _report.from_json(
+            (out / "results.json").read_text(encoding="utf-8")
+        )
+    else:
+        results, memory, meta = measure(args, sizes, argv)
+        (out / "results.json").write_text(
+            _report.to_json(results, memory, meta), encoding="utf-8"
+        )
+    text = _report.markdown(results, memory, header(meta, sizes))
+    (out / "results.md").write_text(text, encoding="utf-8")
+    plots = [] if args.no_plots else _report.plot(results, out)
+    print()
+    print(text)
+    for path in [out / "results.md", out / "results.json", *plots]:
+        print(f"wrote {path}")
+    return 0
+
+
+def measure(
+    args: argparse.Namespace, sizes: _cases.Sizes, argv: list[str] | None
+) -> tuple[list[_harness.CaseResult], _report.Memory | None, dict[str, str]]:
     only: list[str] = args.only
 
     def wanted(name: str) -> bool:
@@ -122,36 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         progress("\n")
     elapsed = time.perf_counter() - started
-
-    found = versions()
     command = "python benchmarks/run.py" + "".join(
         f" {a}" for a in (argv if argv is not None else sys.argv[1:])
     )
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    header = [
-        f"## Benchmark results{' (quick: small sizes, not for reading)' if args.quick else ''}",
-        "",
-        f"`{command}` on {when}, {elapsed:.0f} s; "
-        f"{platform.system()} {platform.machine()}, "
-        f"{_cpu_count()} CPUs; each case: {sizes.warmup} warm-up round(s) "
-        f"discarded, then {sizes.rounds} rounds (from n = {sizes.big:,}: no "
-        f"warm-up, {sizes.big_rounds} rounds), each round running every "
-        "variant once in rotated order, gc.collect() before each run.",
-        "",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in found.items()) + ".",
-    ]
-    text = _report.markdown(results, memory, header)
-    (out / "results.md").write_text(text, encoding="utf-8")
-    meta = {**found, "command": command, "date": when, "seconds": f"{elapsed:.1f}"}
-    (out / "results.json").write_text(
-        _report.to_json(results, memory, meta), encoding="utf-8"
-    )
-    plots = [] if args.no_plots else _report.plot(results, out)
-    print()
-    print(text)
-    for path in [out / "results.md", out / "results.json", *plots]:
-        print(f"wrote {path}")
-    return 0
+    meta = {
+        **versions(),
+        "command": command,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "seconds": f"{elapsed:.1f}",
+        "machine": f"{platform.system()} {platform.machine()}, {_cpu_count()} CPUs",
+        "method": method(sizes) if args.rounds is None else f"{args.rounds} rounds",
+    }
+    return results, memory, meta
 
 
 def _cpu_count() -> int:

@@ -40,14 +40,15 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     env = dict(os.environ)
     # The suite makes the checkout importable itself, as from a fresh clone.
     env.pop("PYTHONPATH", None)
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "run.py"),
+        "--quick",
+        "--out",
+        str(tmp_path),
+    ]
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "run.py"),
-            "--quick",
-            "--out",
-            str(tmp_path),
-        ],
+        command,
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -95,3 +96,16 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
         assert f"| {join} flat (" in table
     for plot in ("joins.png", "ratios.png"):
         assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
+
+    # The report can be drawn again from results.json alone, unchanged.
+    again = subprocess.run(
+        [*command, "--rerender", "--no-plots"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (tmp_path / "results.md").read_text(encoding="utf-8") == table
