@@ -482,6 +482,21 @@ async def test_any_awaitable_will_do() -> None:
         assert await fut.get() == 5
 
 
+class Broken:
+    """An awaitable that is not a coroutine, and fails."""
+
+    def __await__(self) -> Generator[Any, None, int]:
+        yield from ()
+        raise ValueError("broken awaitable")
+
+
+async def test_any_failing_awaitable_will_do() -> None:
+    async with trio.open_nursery() as nursery:
+        fut = spawn(nursery, Broken, propagate=False)
+        with pytest.raises(ValueError, match=r"^broken awaitable$"):
+            await fut.get()
+
+
 async def test_closed_nursery_leaves_no_unawaited_coroutine() -> None:
     async with trio.open_nursery() as nursery:
         pass
