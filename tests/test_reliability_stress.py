@@ -2,7 +2,9 @@
 
 Every test is bounded by ``trio.fail_after`` on the autojump clock: if a task
 hangs, the clock jumps to the deadline and the test fails with TooSlowError
-instead of hanging the suite. Randomness is seeded, so each run is the same.
+instead of hanging the suite. Randomness is seeded; trio may still order the
+tasks of one scheduling round differently from run to run (it shuffles them
+under pytest-trio), and no assertion depends on that order.
 """
 
 from __future__ import annotations
@@ -218,12 +220,13 @@ async def test_100k_futures_as_completed(autojump_clock: trio.abc.Clock) -> None
             await trio.testing.wait_all_tasks_blocked()
             for i in late:
                 futures[i].set_result(i)
-                # Let the join take each one, so the order is observable.
+                # Now and then let the join catch up, so that it iterates
+                # while futures are still settling.
                 if i % 1000 == 1:
                     await trio.testing.wait_all_tasks_blocked()
-    assert len(yielded) == FUTURES
-    assert {id(f) for f in yielded} == {id(f) for f in futures}
-    assert [f.get_nowait() for f in yielded[: len(early)]] == early
+    # Each once; the settled ones first, in input order, then the others in
+    # the order they settled.
+    assert [f.get_nowait() for f in yielded] == early + late
 
 
 async def test_wait_any_over_100k_futures(autojump_clock: trio.abc.Clock) -> None:
