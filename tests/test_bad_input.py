@@ -220,7 +220,7 @@ _BAD_BURST_VALUE = (
     r"to back\), got {}$"
 )
 _BAD_LIMIT_VALUE = (
-    r"^limit must be >= 1 \(the most calls running at once\), got {}; use "
+    r"^gather_map\(\): limit must be >= 1 \(the most calls running at once\), got {}; use "
     r"limit=None for no limit$"
 )
 
@@ -367,7 +367,7 @@ ERRORS: list[_Row] = [
         "set_outcome of an Error holding a KeyboardInterrupt",
         lambda w: w.pending.set_outcome(outcome.Error(KeyboardInterrupt())),
         TypeError,
-        _refuses("set_exception", "KeyboardInterrupt"),
+        _refuses("set_outcome", "KeyboardInterrupt"),
     ),
     # -- Future: reading too early, constructing wrongly ----------------------
     _Row(
@@ -463,7 +463,7 @@ ERRORS: list[_Row] = [
             ("int", lambda: 1),
             ("NoneType", lambda: None),
             # Another library's future is not a trio_promise one.
-            ("Future", concurrent.futures.Future),
+            (r"concurrent\.futures\._base\.Future", concurrent.futures.Future),
         )
     ),
     *(
@@ -471,7 +471,7 @@ ERRORS: list[_Row] = [
             f"{name} of an int",
             partial(_apply, join, 5),
             TypeError,
-            r"^'int' object is not iterable$",
+            rf"^{name}\(\) takes an iterable of futures, got int$",
         )
         for name, join in (
             ("wait_all", wait_all),
@@ -553,7 +553,7 @@ ERRORS: list[_Row] = [
             f"gather_map with limit={limit!r}",
             partial(_gather_map_limit, limit),
             TypeError,
-            rf"^limit must be an int >= 1 or None, got {re.escape(got)}$",
+            rf"^gather_map\(\): limit must be an int >= 1 or None, got {re.escape(got)}$",
         )
         for limit, got in (
             (1.5, "float 1.5"),

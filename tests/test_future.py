@@ -277,7 +277,7 @@ def test_set_outcome_refuses_bad_input() -> None:
     ):
         fut.set_outcome(3)  # type: ignore[arg-type]
     with pytest.raises(
-        TypeError, match=r"^set_exception\(\) refuses KeyboardInterrupt"
+        TypeError, match=r"^set_outcome\(\) refuses KeyboardInterrupt"
     ):
         fut.set_outcome(outcome.Error(KeyboardInterrupt()))
     assert not fut.done()

@@ -655,3 +655,12 @@ def test_bounds_under_full_demand(rate_value: float, burst: int, demand: int) ->
     _, served = run_pattern(rate_value, burst, [(0.0, None)] * demand)
     check_upper_bound(served, rate_value, burst)
     check_lower_bound(served, rate_value)
+
+
+def test_subclassing_is_refused() -> None:
+    with pytest.raises(
+        TypeError, match=r"^trio_promise\.RateLimiter does not support subclassing$"
+    ):
+
+        class Mine(RateLimiter):  # type: ignore[misc]
+            pass

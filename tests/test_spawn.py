@@ -525,3 +525,15 @@ async def test_limiter_failing_leaves_no_unawaited_coroutine() -> None:
     # coroutine: let it go, so that it would warn now if it were unclosed.
     del fut
     gc.collect()
+
+
+async def test_a_non_nursery_is_a_type_error_at_once() -> None:
+    with (
+        trio.testing.assert_no_checkpoints(),
+        pytest.raises(
+            TypeError,
+            match=r"^spawn\(\) needs a trio\.Nursery first, got str; open one with "
+            r"'async with trio\.open_nursery\(\) as nursery:'$",
+        ),
+    ):
+        spawn("not a nursery", trio.sleep, 0)  # type: ignore[arg-type]

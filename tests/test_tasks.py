@@ -353,7 +353,7 @@ async def test_gather_map_limit_below_one(limit: int) -> None:
         trio.testing.assert_no_checkpoints(),
         pytest.raises(
             ValueError,
-            match=rf"^limit must be >= 1 \(the most calls running at once\), got "
+            match=rf"^gather_map\(\): limit must be >= 1 \(the most calls running at once\), got "
             rf"{limit}; use limit=None for no limit$",
         ),
     ):
@@ -367,7 +367,8 @@ async def test_gather_map_limit_not_an_int(limit: Any, shown: str) -> None:
     with (
         trio.testing.assert_no_checkpoints(),
         pytest.raises(
-            TypeError, match=rf"^limit must be an int >= 1 or None, got {shown}$"
+            TypeError,
+            match=rf"^gather_map\(\): limit must be an int >= 1 or None, got {shown}$",
         ),
     ):
         await gather_map(at_once, [1], limit=limit)

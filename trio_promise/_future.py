@@ -268,6 +268,7 @@ class Future(Generic[T]):
         if isinstance(result, Value):
             self.set_result(result.value)
         elif isinstance(result, Error):
+            check_exception(result.error, "set_outcome")
             self.set_exception(result.error)  # type: ignore[arg-type]
         else:
             raise TypeError(

@@ -42,15 +42,29 @@ def _future_list(futures: Iterable[Future[T]], caller: str) -> list[Future[T]]:
             f"{caller}() takes an iterable of futures, got a single Future; "
             f"wrap it in a list: {caller}([fut])"
         )
-    futs = list(futures)
+    try:
+        iterator = iter(futures)
+    except TypeError:
+        raise TypeError(
+            f"{caller}() takes an iterable of futures, got {_type_name(futures)}"
+        ) from None
+    futs = list(iterator)
     for index, item in enumerate(cast("list[object]", futs)):
         if not isinstance(item, Future):
             raise TypeError(
                 f"{caller}() takes only trio_promise.Future items, got "
-                f"{type(item).__qualname__} at index {index}; start a task "
+                f"{_type_name(item)} at index {index}; start a task "
                 f"into a Future with spawn(nursery, async_fn, ...)"
             )
     return futs
+
+
+def _type_name(obj: object) -> str:
+    # Another library's Future must not read as ours: qualify its name.
+    kind = type(obj)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 @final

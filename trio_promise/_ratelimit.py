@@ -186,6 +186,11 @@ class RateLimiter:
     _lot: trio.lowlevel.ParkingLot
     _has_head: bool
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # @final only speaks to type checkers; say it at run time too, as
+        # Future and Correlator do.
+        raise TypeError("trio_promise.RateLimiter does not support subclassing")
+
     def __init__(self, rate: float, *, burst: int = 1) -> None:
         self._rate = _check_rate(rate)
         self._burst = _check_burst(burst)

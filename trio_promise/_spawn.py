@@ -206,6 +206,11 @@ def spawn(
             away to get the coroutine; its body runs in the task.
         RuntimeError: the nursery is closed (from ``start_soon``).
     """
+    if not isinstance(cast("object", nursery), trio.Nursery):
+        raise TypeError(
+            f"spawn() needs a trio.Nursery first, got {type(nursery).__qualname__}; "
+            f"open one with 'async with trio.open_nursery() as nursery:'"
+        )
     check_async_fn(async_fn, "spawn")
     limiters = check_limiters(limiter, "spawn")
     # Called here, as nursery.start_soon does, so that wrong arguments and

@@ -223,12 +223,13 @@ async def gather_map(
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(cast("object", limit), int):
             raise TypeError(
-                f"limit must be an int >= 1 or None, got "
+                f"gather_map(): limit must be an int >= 1 or None, got "
                 f"{type(limit).__qualname__} {limit!r}"
             )
         if limit < 1:
             raise ValueError(
-                f"limit must be >= 1 (the most calls running at once), got "
+                f"gather_map(): limit must be >= 1 (the most calls running at "
+                f"once), got "
                 f"{limit}; use limit=None for no limit"
             )
     limiters = check_limiters(limiter, "gather_map")
