@@ -25,15 +25,15 @@ returns and the value stored in the map, so a request allocates nothing else.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Generic, TypeVar, cast, final
+from typing import TYPE_CHECKING, Generic, TypeVar, final
 
 import trio
 
-from ._exceptions import BrokenPromiseError
+from ._exceptions import BrokenPromiseError, broken_promise_cause
 from ._future import Future, check_exception
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+    pass
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -46,23 +46,6 @@ __all__ = ["Correlator"]
 # (somebody could resolve it with a str) nor the other way round.
 K = TypeVar("K")
 T = TypeVar("T")
-
-
-def _cause(exc: BaseException | None) -> BaseException | None:
-    """What a ``BrokenPromiseError`` may chain to: never a ``trio.Cancelled``.
-
-    Cancellation belongs to the scope that was cancelled; a caller outside it
-    that saw ``Cancelled`` as the cause might take it for its own. From a
-    group only the parts that are not ``Cancelled`` are kept.
-    """
-    if isinstance(exc, trio.Cancelled):
-        return None
-    if isinstance(exc, BaseExceptionGroup):
-        group = cast("BaseExceptionGroup[BaseException]", exc)
-        cancelled, rest = group.split(trio.Cancelled)
-        # split() copies even when nothing matches: keep the reader's own group.
-        return group if cancelled is None else rest
-    return exc
 
 
 def _check_cause(exc: object) -> None:
@@ -338,7 +321,7 @@ class Correlator(Generic[K, T]):
         # Empty the map before settling anything: settling runs join hooks
         # synchronously, and whatever they do must already see it closed.
         self._pending.clear()
-        cause = _cause(exc)
+        cause = broken_promise_cause(exc)
         count = len(entries)
         for entry in entries:
             future = entry.future

@@ -6,9 +6,15 @@ an ``except Exception:`` around ``await fut.get()`` sees them.
 
 from __future__ import annotations
 
-from typing import final
+import sys
+from typing import cast, final
 
-__all__ = ["AlreadySetError", "BrokenPromiseError"]
+import trio
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["AlreadySetError", "BrokenPromiseError", "broken_promise_cause"]
 
 
 @final
@@ -47,3 +53,21 @@ class BrokenPromiseError(Exception):
     that was cancelled, and a waiter outside that scope must not see it, so in
     that case ``__cause__`` is ``None``.
     """
+
+
+def broken_promise_cause(exc: BaseException | None) -> BaseException | None:
+    """What a ``BrokenPromiseError`` may chain to: never a ``trio.Cancelled``.
+
+    Cancellation belongs to the scope that was cancelled; a waiter outside it
+    that saw ``Cancelled`` as the cause might take it for its own. From a
+    group only the parts that are not ``Cancelled`` are kept (``None`` if
+    nothing is left); a group without any is kept as it is.
+    """
+    if isinstance(exc, trio.Cancelled):
+        return None
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        cancelled, rest = group.split(trio.Cancelled)
+        # split() copies even when nothing matches: keep the original group.
+        return group if cancelled is None else rest
+    return exc

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import trio
 
-from ._exceptions import BrokenPromiseError
+from ._exceptions import BrokenPromiseError, broken_promise_cause
 from ._future import Future
 from ._limit import check_limiters, run_limited
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+    pass
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -66,16 +66,7 @@ def check_async_fn(async_fn: object, caller: str) -> None:
 
 def _broken(task_name: str, exc: BaseException) -> BrokenPromiseError:
     """The error a spawned task's waiters get when it dies of ``exc``."""
-    cause: BaseException | None
-    if isinstance(exc, trio.Cancelled):
-        cause = None
-    elif isinstance(exc, BaseExceptionGroup):
-        # Keep what explains the death, drop the Cancelled part: it belongs
-        # to the scope that was cancelled, not to the waiters.
-        group = cast("BaseExceptionGroup[BaseException]", exc)
-        _, cause = group.split(trio.Cancelled)
-    else:
-        cause = exc
+    cause = broken_promise_cause(exc)
     reason = "was cancelled" if cause is None else f"died of {type(cause).__qualname__}"
     error = BrokenPromiseError(
         f"task {task_name!r} {reason} before it produced a result"
