@@ -67,8 +67,36 @@ def _type_name(obj: object) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
+class _Parked:
+    """The one task a join parks, and the invariant of the module docstring.
+
+    ``park()`` parks the current task; ``wake()`` lets it go, at most once;
+    ``abort`` is the cancellation callback. Whoever sets ``task`` to ``None``
+    is the only one who may let the task go.
+    """
+
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: trio.lowlevel.Task | None = None
+
+    async def park(self) -> None:
+        self.task = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self.abort)
+
+    def wake(self) -> None:
+        task = self.task
+        if task is not None:
+            self.task = None
+            trio.lowlevel.reschedule(task)
+
+    def abort(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
 @final
-class _AllJoin:
+class _AllJoin(_Parked):
     """The hook of one ``wait_all`` / ``wait_settled`` call.
 
     ``cursor`` only moves forward, over futures that are settled, so checking
@@ -76,24 +104,22 @@ class _AllJoin:
     futures settle (in order, in reverse, the same one twice in the list).
     """
 
-    __slots__ = ("cursor", "fail_fast", "failed", "futures", "task")
+    __slots__ = ("cursor", "fail_fast", "failed", "futures")
 
     def __init__(self, futures: list[Future[Any]], fail_fast: bool) -> None:
+        super().__init__()
         self.futures = futures
         self.fail_fast = fail_fast
         self.cursor = 0
         self.failed: Future[Any] | None = None
-        self.task: trio.lowlevel.Task | None = None
 
     def on_settled(self, fut: Future[Any]) -> None:
         # Called synchronously from another task's set_*(): must never raise.
-        task = self.task
-        if task is None:
+        if self.task is None:
             return
         if self.fail_fast and has_failed(fut):
             self.failed = fut
-            self.task = None
-            trio.lowlevel.reschedule(task)
+            self.wake()
             return
         futures = self.futures
         cursor = self.cursor
@@ -102,12 +128,7 @@ class _AllJoin:
             cursor += 1
         self.cursor = cursor
         if cursor == count:
-            self.task = None
-            trio.lowlevel.reschedule(task)
-
-    def abort(self, raise_cancel: object) -> trio.lowlevel.Abort:
-        self.task = None
-        return trio.lowlevel.Abort.SUCCEEDED
+            self.wake()
 
 
 async def _wait_all(futs: list[Future[T]], fail_fast: bool) -> Future[T] | None:
@@ -135,8 +156,7 @@ async def _wait_all(futs: list[Future[T]], fail_fast: bool) -> Future[T] | None:
             await trio.lowlevel.checkpoint()
             return failed
         join.cursor = first_pending
-        join.task = trio.lowlevel.current_task()
-        await trio.lowlevel.wait_task_rescheduled(join.abort)
+        await join.park()
         return join.failed
     finally:
         if first_pending >= 0:
@@ -222,26 +242,20 @@ async def wait_settled(futures: Iterable[Future[T]]) -> list[Outcome[T]]:
 
 
 @final
-class _AnyJoin:
+class _AnyJoin(_Parked):
     """The hook of one ``wait_any`` call: remembers the first future to settle."""
 
-    __slots__ = ("first", "task")
+    __slots__ = ("first",)
 
     def __init__(self) -> None:
+        super().__init__()
         self.first: Future[Any] | None = None
-        self.task: trio.lowlevel.Task | None = None
 
     def on_settled(self, fut: Future[Any]) -> None:
         # Called synchronously from another task's set_*(): must never raise.
-        task = self.task
-        if task is not None:
+        if self.task is not None:
             self.first = fut
-            self.task = None
-            trio.lowlevel.reschedule(task)
-
-    def abort(self, raise_cancel: object) -> trio.lowlevel.Abort:
-        self.task = None
-        return trio.lowlevel.Abort.SUCCEEDED
+            self.wake()
 
 
 async def wait_any(futures: Iterable[Future[T]]) -> Future[T]:
@@ -289,8 +303,7 @@ async def wait_any(futures: Iterable[Future[T]]) -> Future[T]:
     for fut in futs:
         add_hook(fut, hook)
     try:
-        join.task = trio.lowlevel.current_task()
-        await trio.lowlevel.wait_task_rescheduled(join.abort)
+        await join.park()
     finally:
         for fut in futs:
             if not fut.done():
@@ -301,7 +314,7 @@ async def wait_any(futures: Iterable[Future[T]]) -> Future[T]:
 
 
 @final
-class _Completion(Generic[T]):
+class _Completion(_Parked, Generic[T]):
     """What an ``as_completed`` iterator's hooks point at.
 
     Kept apart from the iterator on purpose: the pending futures hold the
@@ -310,23 +323,16 @@ class _Completion(Generic[T]):
     back (see ``_AsCompleted.__del__``).
     """
 
-    __slots__ = ("ready", "task")
+    __slots__ = ("ready",)
 
     def __init__(self, ready: deque[Future[T]]) -> None:
+        super().__init__()
         self.ready = ready
-        self.task: trio.lowlevel.Task | None = None
 
     def on_settled(self, fut: Future[T]) -> None:
         # Called synchronously from another task's set_*(): must never raise.
         self.ready.append(fut)
-        task = self.task
-        if task is not None:
-            self.task = None
-            trio.lowlevel.reschedule(task)
-
-    def abort(self, raise_cancel: object) -> trio.lowlevel.Abort:
-        self.task = None
-        return trio.lowlevel.Abort.SUCCEEDED
+        self.wake()
 
 
 @final
@@ -374,8 +380,7 @@ class _AsCompleted(Generic[T]):
             if completion.ready:
                 await trio.lowlevel.checkpoint()
             else:
-                completion.task = trio.lowlevel.current_task()
-                await trio.lowlevel.wait_task_rescheduled(completion.abort)
+                await completion.park()
         finally:
             self._busy = False
         self._left -= 1
