@@ -267,6 +267,9 @@ def test_set_outcome() -> None:
         bad.get_nowait()
     with pytest.raises(AlreadySetError):
         bad.set_outcome(outcome.Value(1))
+    by_keyword: Future[int] = Future()
+    by_keyword.set_outcome(o=outcome.Value(5))  # the parameter is named "o"
+    assert by_keyword.get_nowait() == 5
 
 
 def test_set_outcome_refuses_bad_input() -> None:

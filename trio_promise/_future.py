@@ -259,26 +259,29 @@ class Future(Generic[T]):
         self._exc = exc
         self._settle()
 
-    def set_outcome(self, result: Outcome[T]) -> None:
+    def set_outcome(self, o: Outcome[T]) -> None:
         """Settle the future from an ``outcome.Value`` or ``outcome.Error``.
 
         ``Value(v)`` is ``set_result(v)``; ``Error(e)`` is ``set_exception(e)``
         with the same rules. The outcome is read, not unwrapped, so it stays
         usable. Synchronous, never blocks, is not a checkpoint.
 
+        Args:
+            o: the outcome to settle the future with.
+
         Raises:
-            TypeError: ``result`` is not an outcome, or holds a
+            TypeError: ``o`` is not an outcome, or holds a
                 ``BaseException`` that is not an ``Exception``.
             AlreadySetError: the future is already settled.
         """
-        if isinstance(result, Value):
-            self.set_result(result.value)
-        elif isinstance(result, Error):
-            self._set_exception(result.error, "set_outcome")
+        if isinstance(o, Value):
+            self.set_result(o.value)
+        elif isinstance(o, Error):
+            self._set_exception(o.error, "set_outcome")
         else:
             raise TypeError(
                 f"set_outcome() needs an outcome.Value or outcome.Error, got "
-                f"{type(result).__qualname__}"
+                f"{type(o).__qualname__}"
             )
 
     @trio.lowlevel.enable_ki_protection
