@@ -573,16 +573,17 @@ ERRORS: list[_Row] = [
             f"RateLimiter(rate={name})",
             partial(_apply, RateLimiter, rate),
             ValueError,
-            _BAD_RATE_VALUE.format(re.escape(repr(rate))),
+            _BAD_RATE_VALUE.format(re.escape(shown)),
         )
-        for name, rate in (
-            ("0", 0),
-            ("-1", -1),
-            ("0.0", 0.0),
-            ("-0.5", -0.5),
-            ("inf", float("inf")),
-            ("nan", float("nan")),
-            ("10**400", 10**400),  # an int too big for a float
+        for name, rate, shown in (
+            ("0", 0, "0"),
+            ("-1", -1, "-1"),
+            ("0.0", 0.0, "0.0"),
+            ("-0.5", -0.5, "-0.5"),
+            ("inf", float("inf"), "inf"),
+            ("nan", float("nan"), "nan"),
+            # an int too big for a float, shown cut short
+            ("10**400", 10**400, "1" + "0" * 17 + "..." + "0" * 19),
         )
     ),
     *(

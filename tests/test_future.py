@@ -431,10 +431,16 @@ async def test_waiter_in_except_block_does_not_change_context_for_others() -> No
     except KeyError:
         with pytest.raises(ValueError, match=r"^stored$") as info:
             await fut.get()
-        # This waiter sees its own handled exception as the context...
-        assert isinstance(info.value.__context__, KeyError)
+        # Raising it inside this waiter's except block does not make the
+        # KeyError its context, for this waiter...
+        assert info.value.__context__ is original_context
+        assert info.value.__cause__ is original_cause
+        # ...and get_nowait() keeps it too.
+        with pytest.raises(ValueError, match=r"^stored$") as info:
+            fut.get_nowait()
+        assert info.value.__context__ is original_context
 
-    # ...but the next waiter does not.
+    # ...nor for the next one.
     with pytest.raises(ValueError, match=r"^stored$") as info:
         await fut.get()
     assert info.value.__context__ is original_context

@@ -20,6 +20,7 @@ from ._exceptions import AlreadySetError as AlreadySetError
 from ._exceptions import BrokenPromiseError as BrokenPromiseError
 from ._future import Future as Future
 from ._future import FutureStatistics as FutureStatistics
+from ._join import AsCompleted as AsCompleted
 from ._join import as_completed as as_completed
 from ._join import wait_all as wait_all
 from ._join import wait_any as wait_any
@@ -34,6 +35,7 @@ from ._version import __version__ as __version__
 
 __all__ = [
     "AlreadySetError",
+    "AsCompleted",
     "BrokenPromiseError",
     "Correlator",
     "Future",

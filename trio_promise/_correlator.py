@@ -24,16 +24,12 @@ returns and the value stored in the map, so a request allocates nothing else.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Generic, TypeVar, final
 
 import trio
 
 from ._exceptions import BrokenPromiseError, broken_promise_cause
-from ._future import Future, check_exception
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    pass
+from ._future import Future, check_exception, short_repr
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -79,8 +75,20 @@ class _Expectation(Generic[K, T]):
         self.key = key
         self.future = future
 
+    @trio.lowlevel.enable_ki_protection
     def __enter__(self) -> Future[T]:
         return self.future
+
+    def __getattr__(self, name: str) -> object:
+        # Only reached for attributes that do not exist: the common mistake
+        # is 'fut = c.expect(key)' without 'with', then 'await fut.get()'.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"Correlator.expect() returns a context manager, not a future, so "
+            f"it has no attribute {name!r}; use 'with correlator.expect(key) "
+            f"as fut:' and wait with 'await fut.get()' inside the block"
+        )
 
     @trio.lowlevel.enable_ki_protection
     def __exit__(
@@ -97,14 +105,14 @@ class _Expectation(Generic[K, T]):
         if not future.done():
             future.try_set_exception(
                 BrokenPromiseError(
-                    f"the correlator stopped waiting for key {key!r}: its "
+                    f"the correlator stopped waiting for key {short_repr(key)}: its "
                     f"'with expect()' block exited before the reply came; wait "
                     f"on the future inside the block"
                 )
             )
 
     def __repr__(self) -> str:
-        return f"<expectation of key {self.key!r}: {self.future!r}>"
+        return f"<expectation of key {short_repr(self.key)}: {self.future!r}>"
 
 
 @final
@@ -173,6 +181,7 @@ class Correlator(Generic[K, T]):
         """Return whether ``key`` is in flight (like ``key in dict``)."""
         return key in self._pending
 
+    @trio.lowlevel.enable_ki_protection
     def expect(self, key: K) -> AbstractContextManager[Future[T], None]:
         """Register ``key`` and return a context manager for its future.
 
@@ -221,13 +230,13 @@ class Correlator(Generic[K, T]):
             ) from exc
         if in_flight:
             raise ValueError(
-                f"key {key!r} is already in flight; ids must not be reused "
+                f"key {short_repr(key)} is already in flight; ids must not be reused "
                 f"while a request is pending"
             )
         if self._closed:
             raise BrokenPromiseError(
                 f"the correlator is closed, so no reply can come for key "
-                f"{key!r}; open a new connection and a new correlator"
+                f"{short_repr(key)}; open a new connection and a new correlator"
             )
         entry: _Expectation[K, T] = _Expectation(pending, key, Future())
         pending[key] = entry
@@ -329,7 +338,7 @@ class Correlator(Generic[K, T]):
                 continue
             error = BrokenPromiseError(
                 f"the correlator was closed with {count} requests in flight, "
-                f"so no reply will come for key {entry.key!r}"
+                f"so no reply will come for key {short_repr(entry.key)}"
             )
             error.__cause__ = cause
             future.try_set_exception(error)

@@ -31,18 +31,27 @@ future at 64 bytes.
     ``trio.Event`` that waiters park on. It is dropped again when the last
     waiter is cancelled while the future is pending.
 ``_hooks``
-    ``None``, one hook, or a list of hooks: how a join (``wait_all``,
-    ``wait_any``, ``as_completed``) waits on many futures from one task
-    without a helper task per future. A hook is called once, synchronously,
-    when the future settles, and is then forgotten. Storing a single hook
-    directly (no list) saves one allocation per watched future.
+    ``None``, one hook, or a dict whose keys are the hooks: how a join
+    (``wait_all``, ``wait_any``, ``as_completed``) waits on many futures from
+    one task without a helper task per future. A hook is called once,
+    synchronously, when the future settles, and is then forgotten. Storing a
+    single hook directly (no dict) saves one allocation per watched future;
+    a dict (insertion-ordered, so hooks run in the order they were added)
+    makes adding and removing a hook O(1), so k joins sharing one future
+    cost O(k) in all, not O(k**2).
+
+Raising a stored exception (``_raise_stored``) must neither grow its
+traceback from one waiter to the next, nor let a waiter's ``except`` block
+become its ``__context__``, nor leave a reference cycle through our frames:
+see that function.
 """
 
 from __future__ import annotations
 
 import contextlib
+import reprlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, final
 
 import trio
 from outcome import Error, Outcome, Value
@@ -61,6 +70,7 @@ __all__ = [
     "check_exception",
     "has_failed",
     "remove_hook",
+    "short_repr",
 ]
 
 # Invariant on purpose: a Future[int] can be set, so it is not a Future[object]
@@ -78,8 +88,45 @@ _PENDING: Any = object()
 _REPR_LIMIT = 60
 
 
-def _short_repr(obj: object) -> str:
-    text = repr(obj)
+class _ShortRepr(reprlib.Repr):
+    """``reprlib`` that cuts strings and bytes to their head.
+
+    ``reprlib`` limits containers and falls back to ``<Type instance at
+    0x...>`` when an object's own ``repr`` raises, but would build the repr
+    of a whole ``bytes`` value, and elides strings in the middle; we show
+    the head of both, then ``...``, as for everything else.
+    """
+
+    def _head(self, x: str | bytes | bytearray) -> str:
+        return repr(x[: self.maxstring]) + ("..." if len(x) > self.maxstring else "")
+
+    def repr_str(self, x: str, level: int) -> str:
+        return self._head(x)
+
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        return self._head(x)
+
+    def repr_bytearray(self, x: bytearray, level: int) -> str:
+        return self._head(x)
+
+
+_repr = _ShortRepr()
+_repr.maxstring = _repr.maxother = _REPR_LIMIT
+
+
+def short_repr(obj: object) -> str:
+    """A repr for messages: short and cheap for huge values, and never raises.
+
+    A 20 MB value costs a slice, not a 20 MB string; a value whose own
+    ``__repr__`` raises is shown by its type (so an ``AlreadySetError``
+    stays an ``AlreadySetError``).
+    """
+    try:
+        text = _repr.repr(obj)
+    except Exception:
+        # reprlib catches a failing __repr__ of plain objects, not of the
+        # items inside a container it walks.
+        text = f"<{type(obj).__qualname__} object at {id(obj):#x}>"
     if len(text) > _REPR_LIMIT:
         text = text[: _REPR_LIMIT - 3] + "..."
     return text
@@ -113,7 +160,7 @@ def check_exception(exc: object, method: str) -> None:
 
 
 @final
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FutureStatistics:
     """Debugging information about a :class:`Future`, from ``statistics()``.
 
@@ -122,9 +169,10 @@ class FutureStatistics:
             tasks in ``get()`` / ``outcome()``, plus one for each join
             (``wait_all``, ``wait_settled``, ``wait_any``, ``as_completed``)
             that is watching it.
-    """
 
-    __slots__ = ("tasks_waiting",)
+    Frozen, and can be compared, copied and pickled, like trio's own
+    statistics objects.
+    """
 
     tasks_waiting: int
 
@@ -171,7 +219,7 @@ class Future(Generic[T]):
     _value: T  # or _PENDING, or (traceback, context) once failed: see the top
     _exc: Exception | None
     _event: trio.Event | None
-    _hooks: Any  # None, a Hook, or a list[Hook] (see the top)
+    _hooks: Any  # None, a Hook, or a dict[Hook, None] (see the top)
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         # @final only speaks to type checkers; say it at run time too, as trio
@@ -194,8 +242,8 @@ class Future(Generic[T]):
         hooks = self._hooks
         if hooks is not None:
             self._hooks = None
-            if isinstance(hooks, list):
-                for hook in cast("list[Hook]", hooks):
+            if isinstance(hooks, dict):
+                for hook in cast("dict[Hook, None]", hooks):
                     hook(self)
             else:
                 hooks(self)
@@ -254,7 +302,7 @@ class Future(Generic[T]):
 
     def _store_exception(self, exc: Exception) -> None:
         # Save what raising will change, so that every waiter can start again
-        # from it (see _raise).
+        # from it (see _raise_stored).
         self._value = cast("Any", (exc.__traceback__, exc.__context__))
         self._exc = exc
         self._settle()
@@ -367,9 +415,15 @@ class Future(Generic[T]):
                     self._forget_event(event)
         else:
             await trio.lowlevel.checkpoint()
-        if self._exc is not None:
-            self._raise()
-        return self._value
+        if self._exc is None:
+            return self._value
+        try:
+            _raise_stored(self)
+        finally:
+            # This frame ends up in the exception's traceback: holding the
+            # future there would be a cycle (future -> exception ->
+            # traceback -> this frame -> future). trio#1770.
+            del self
 
     def get_nowait(self) -> T:
         """Return the value now, or raise the stored exception.
@@ -382,25 +436,12 @@ class Future(Generic[T]):
         """
         if self._value is _PENDING:
             raise trio.WouldBlock
-        if self._exc is not None:
-            self._raise()
-        return self._value
-
-    def _raise(self) -> None:
-        exc = self._exc
-        assert exc is not None
-        traceback: TracebackType | None
-        context: BaseException | None
-        traceback, context = cast("tuple[Any, Any]", self._value)
-        # Start from the state saved at set time: otherwise each raise would
-        # add its frames to the shared traceback, and the __context__ set by
-        # one waiter's `except` block would show up in the next waiter.
-        exc.__context__ = context
+        if self._exc is None:
+            return self._value
         try:
-            raise exc.with_traceback(traceback)
+            _raise_stored(self)
         finally:
-            # Frames that hold the exception form a cycle with its traceback.
-            del exc, traceback, context
+            del self  # no cycle through this frame, as in get()
 
     async def outcome(self) -> Outcome[T]:
         """Wait until settled, then return the result as an outcome.
@@ -439,8 +480,8 @@ class Future(Generic[T]):
         if self._event is not None:
             waiting = self._event.statistics().tasks_waiting
         hooks = self._hooks
-        if isinstance(hooks, list):
-            waiting += len(cast("list[Hook]", hooks))
+        if isinstance(hooks, dict):
+            waiting += len(cast("dict[Hook, None]", hooks))
         elif hooks is not None:
             waiting += 1
         return FutureStatistics(tasks_waiting=waiting)
@@ -449,10 +490,40 @@ class Future(Generic[T]):
         if self._value is _PENDING:
             state = f"pending, {self.statistics().tasks_waiting} waiting"
         elif self._exc is not None:
-            state = f"exception={_short_repr(self._exc)}"
+            state = f"exception={short_repr(self._exc)}"
         else:
-            state = f"result={_short_repr(self._value)}"
+            state = f"result={short_repr(self._value)}"
         return f"<trio_promise.Future {state}>"
+
+
+def _raise_stored(future: Future[Any]) -> NoReturn:
+    """Raise ``future``'s stored exception as it was when it was stored.
+
+    * The traceback starts again from the one saved at set time, so it does
+      not grow from one waiter to the next.
+    * ``__context__``: a plain ``raise`` inside a waiter's ``except`` block
+      would set it to the exception that block handles, for every holder of
+      the shared object. Python chains nothing when the exception being
+      raised is the one already being handled, so we raise it once, catch
+      it, put the saved context back and re-raise it with a bare ``raise``.
+    * No frame of ours keeps the future, the exception or the traceback as
+      it leaves (``del`` in ``finally``, as ``outcome.Error.unwrap()``
+      does), so no reference cycle is made (trio#1770).
+    """
+    exc = future._exc
+    assert exc is not None
+    traceback: TracebackType | None
+    context: BaseException | None
+    traceback, context = cast("tuple[Any, Any]", future._value)
+    try:
+        try:
+            raise exc  # noqa: TRY301 (raised to be caught: see above)
+        except BaseException:
+            exc.__context__ = context
+            exc.__traceback__ = traceback
+            raise
+    finally:
+        del future, exc, traceback, context
 
 
 # -- for the joins (trio_promise._join); not public --------------------------
@@ -462,28 +533,25 @@ def add_hook(future: Future[Any], hook: Hook) -> None:
     """Call ``hook(future)`` once, when ``future`` settles.
 
     The future must be pending. Adding a hook that is already there does
-    nothing, so a join given the same future twice watches it once.
+    nothing, so a join given the same future twice watches it once. O(1).
     """
     hooks = future._hooks
     if hooks is None:
         future._hooks = hook
-    elif isinstance(hooks, list):
-        hook_list = cast("list[Hook]", hooks)
-        if hook not in hook_list:
-            hook_list.append(hook)
+    elif isinstance(hooks, dict):
+        cast("dict[Hook, None]", hooks)[hook] = None
     elif hooks != hook:
-        future._hooks = [hooks, hook]
+        future._hooks = {hooks: None, hook: None}
 
 
 def remove_hook(future: Future[Any], hook: Hook) -> None:
-    """Forget ``hook`` if ``future`` still holds it (no error if not)."""
+    """Forget ``hook`` if ``future`` still holds it (no error if not). O(1)."""
     hooks = future._hooks
-    if isinstance(hooks, list):
-        hook_list = cast("list[Hook]", hooks)
-        if hook in hook_list:
-            hook_list.remove(hook)
-            if not hook_list:
-                future._hooks = None
+    if isinstance(hooks, dict):
+        hook_dict = cast("dict[Hook, None]", hooks)
+        hook_dict.pop(hook, None)
+        if not hook_dict:
+            future._hooks = None
     elif hooks is not None and hooks == hook:
         future._hooks = None
 

@@ -25,11 +25,11 @@ import trio
 from ._future import Future, add_hook, has_failed, remove_hook
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable
+    from collections.abc import Iterable
 
     from outcome import Outcome
 
-__all__ = ["as_completed", "wait_all", "wait_any", "wait_settled"]
+__all__ = ["AsCompleted", "as_completed", "wait_all", "wait_any", "wait_settled"]
 
 T = TypeVar("T")
 
@@ -200,12 +200,19 @@ async def wait_all(futures: Iterable[Future[T]]) -> list[T]:
             single future (raised at once, before any checkpoint).
     """
     futs = _future_list(futures, "wait_all")
+    del futures
     failed = await _wait_all(futs, fail_fast=True)
-    if failed is not None:
-        # Raise this one's exception, not the first failure in input order:
-        # another future may have failed since the join was woken.
-        failed.get_nowait()
-    return [fut.get_nowait() for fut in futs]
+    try:
+        if failed is not None:
+            # Raise this one's exception, not the first failure in input
+            # order: another future may have failed since the join was woken.
+            failed.get_nowait()
+        return [fut.get_nowait() for fut in futs]
+    finally:
+        # This frame is in the traceback of what it raises: holding the
+        # futures here would be a reference cycle through the exception
+        # (trio#1770).
+        del futs, failed
 
 
 async def wait_settled(futures: Iterable[Future[T]]) -> list[Outcome[T]]:
@@ -317,49 +324,86 @@ async def wait_any(futures: Iterable[Future[T]]) -> Future[T]:
 class _Completion(_Parked, Generic[T]):
     """What an ``as_completed`` iterator's hooks point at.
 
+    ``pending`` holds the futures not yet settled (as dict keys: O(1) to
+    drop one), ``ready`` the settled ones not yet returned, in the order
+    they settled. While the hooks are on, the hook moves a future from one
+    to the other as it settles.
+
     Kept apart from the iterator on purpose: the pending futures hold the
     hook, the hook holds this object, and nothing here points back at the
     iterator, so a dropped iterator is freed at once and can take its hooks
-    back (see ``_AsCompleted.__del__``).
+    back (see ``AsCompleted.__del__``).
     """
 
-    __slots__ = ("ready",)
+    __slots__ = ("hooked", "pending", "ready")
 
-    def __init__(self, ready: deque[Future[T]]) -> None:
+    def __init__(self, futures: list[Future[T]]) -> None:
         super().__init__()
-        self.ready = ready
+        self.ready: deque[Future[T]] = deque()
+        self.pending: dict[Future[T], None] = {}
+        self.hooked = False
+        for fut in dict.fromkeys(futures):
+            self.pending[fut] = None
+        self.hook()
 
     def on_settled(self, fut: Future[T]) -> None:
         # Called synchronously from another task's set_*(): must never raise.
+        del self.pending[fut]
         self.ready.append(fut)
         self.wake()
 
+    def hook(self) -> None:
+        """Watch the pending futures; those settled meanwhile become ready.
+
+        Futures that settled while unhooked are found in input order.
+        """
+        on_settled = self.on_settled
+        pending = self.pending
+        for fut in list(pending):
+            if fut.done():
+                del pending[fut]
+                self.ready.append(fut)
+            else:
+                add_hook(fut, on_settled)
+        self.hooked = True
+
+    def unhook(self) -> None:
+        """Take the hooks back from every pending future."""
+        on_settled = self.on_settled
+        for fut in self.pending:
+            remove_hook(fut, on_settled)
+        self.hooked = False
+
 
 @final
-class _AsCompleted(Generic[T]):
-    """The async iterator that :func:`as_completed` returns."""
+class AsCompleted(Generic[T]):
+    """The async iterator that :func:`as_completed` returns.
 
-    __slots__ = ("_busy", "_completion", "_hook", "_left", "_pending")
+    Iterate it with ``async for``, from one task at a time. It has an
+    :meth:`aclose` method, so ``contextlib.aclosing(as_completed(futs))``
+    works and type-checks.
+    """
+
+    __slots__ = ("_busy", "_completion")
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        raise TypeError("trio_promise.AsCompleted does not support subclassing")
 
     def __init__(self, futures: list[Future[T]]) -> None:
-        unique = list(dict.fromkeys(futures))
-        completion = _Completion(deque(fut for fut in unique if fut.done()))
-        self._completion = completion
-        self._hook: Callable[[Future[T]], None] = completion.on_settled
-        self._pending = [fut for fut in unique if not fut.done()]
-        self._left = len(unique)
+        self._completion = _Completion(futures)
         self._busy = False
-        for fut in self._pending:
-            add_hook(fut, self._hook)
 
-    def __aiter__(self) -> _AsCompleted[T]:
+    def __aiter__(self) -> AsCompleted[T]:
+        """Return the iterator itself (not a checkpoint)."""
         return self
 
     async def __anext__(self) -> Future[T]:
         """Wait for the next future to settle and return it.
 
-        Always a checkpoint. If cancelled, nothing is lost: the next call
-        returns what this one would have.
+        Always a checkpoint. If cancelled, the iterator takes its hooks back
+        from the futures at once (``statistics()`` of each is back to what
+        it was), and nothing is lost: a later step picks up where this one
+        stopped (futures that settled in between come in input order).
 
         Raises:
             StopAsyncIteration: every future was returned, or the iterator
@@ -371,21 +415,25 @@ class _AsCompleted(Generic[T]):
                 "as_completed(): another task is already waiting on this "
                 "iterator; iterate it from one task at a time"
             )
-        if self._left == 0:
+        completion = self._completion
+        if not completion.hooked:
+            completion.hook()
+        if not completion.ready and not completion.pending:
             await trio.lowlevel.checkpoint()
             raise StopAsyncIteration
-        completion = self._completion
         self._busy = True
         try:
             if completion.ready:
                 await trio.lowlevel.checkpoint()
             else:
                 await completion.park()
+        except BaseException:
+            # Cancelled (or interrupted) while waiting: leave nothing on the
+            # futures; the next step hooks them again.
+            completion.unhook()
+            raise
         finally:
             self._busy = False
-        self._left -= 1
-        if self._left == 0:
-            self._pending = []
         return completion.ready.popleft()
 
     async def aclose(self) -> None:
@@ -409,13 +457,12 @@ class _AsCompleted(Generic[T]):
         await trio.lowlevel.checkpoint()
 
     def _close(self) -> None:
-        hook = self._hook
-        for fut in self._pending:
-            if not fut.done():
-                remove_hook(fut, hook)
-        self._pending = []
-        self._left = 0
-        self._completion.ready.clear()
+        completion = self._completion
+        completion.unhook()
+        completion.pending.clear()
+        completion.ready.clear()
+        # Nothing is pending, so a later step's hook() finds nothing to do
+        # and the iteration ends.
 
     def __del__(self) -> None:
         # A 'break' out of 'async for' drops the iterator without closing
@@ -424,7 +471,7 @@ class _AsCompleted(Generic[T]):
         self._close()
 
 
-def as_completed(futures: Iterable[Future[T]]) -> AsyncIterator[Future[T]]:
+def as_completed(futures: Iterable[Future[T]]) -> AsCompleted[T]:
     """Iterate over the futures as they settle, each one once.
 
     Futures already settled when ``as_completed`` is called come first, in
@@ -439,12 +486,14 @@ def as_completed(futures: Iterable[Future[T]]) -> AsyncIterator[Future[T]]:
     ``trio.Cancelled`` as usual and loses nothing: a later step returns the
     same future. The futures are left alone; a join owns no tasks.
 
-    Leaving the loop early (``break``, an exception) is fine. The iterator is
-    a small object, not an async generator, on purpose: when it is dropped
-    it takes its hooks back from the futures still pending at once, so
-    futures that never settle do not collect dead watchers, and there is no
-    abandoned-generator warning. It also has an ``aclose()`` method that
-    does the same explicitly. Iterate it from one task at a time.
+    Leaving the loop early (``break``, an exception) is fine. The iterator
+    (an :class:`AsCompleted`) is a small object, not an async generator, on
+    purpose: when it is dropped it takes its hooks back from the futures
+    still pending at once, so futures that never settle do not collect dead
+    watchers, and there is no abandoned-generator warning. A cancelled step
+    takes them back too, at once, without waiting for the iterator to be
+    dropped. It also has an ``aclose()`` method that closes it explicitly
+    (``contextlib.aclosing`` works). Iterate it from one task at a time.
 
     Costs O(n) for n futures over the whole iteration: no task per future,
     no polling.
@@ -466,4 +515,4 @@ def as_completed(futures: Iterable[Future[T]]) -> AsyncIterator[Future[T]]:
         TypeError: an item is not a :class:`Future`, or ``futures`` is a
             single future (raised at once).
     """
-    return _AsCompleted(_future_list(futures, "as_completed"))
+    return AsCompleted(_future_list(futures, "as_completed"))

@@ -51,11 +51,13 @@ from typing import final
 
 import trio
 
+from ._future import short_repr
+
 __all__ = ["RateLimiter", "RateLimiterStatistics"]
 
 
 @final
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RateLimiterStatistics:
     """Debugging information about a :class:`RateLimiter`, from ``statistics()``.
 
@@ -66,9 +68,10 @@ class RateLimiterStatistics:
             ``0`` and ``burst`` (a float: the bucket fills continuously).
             A task can start at once when it is at least ``1`` and nobody is
             waiting.
-    """
 
-    __slots__ = ("tasks_waiting", "tokens")
+    Frozen, and can be compared, copied and pickled, like trio's own
+    statistics objects.
+    """
 
     tasks_waiting: int
     tokens: float
@@ -78,7 +81,7 @@ def _check_rate(rate: object) -> float:
     if not isinstance(rate, (int, float)) or isinstance(rate, bool):
         raise TypeError(
             f"RateLimiter(): rate must be a number of acquisitions per second "
-            f"(an int or a float), got {type(rate).__qualname__} {rate!r}"
+            f"(an int or a float), got {type(rate).__qualname__} {short_repr(rate)}"
         )
     try:
         value = float(rate)
@@ -87,7 +90,7 @@ def _check_rate(rate: object) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(
             f"RateLimiter(): rate must be a positive, finite number of "
-            f"acquisitions per second, got {rate!r}; for no rate limit, pass "
+            f"acquisitions per second, got {short_repr(rate)}; for no rate limit, pass "
             f"no RateLimiter"
         )
     return value
@@ -97,13 +100,22 @@ def _check_burst(burst: object) -> int:
     if not isinstance(burst, int) or isinstance(burst, bool):
         raise TypeError(
             f"RateLimiter(): burst must be an int (the most acquisitions "
-            f"allowed back to back), got {type(burst).__qualname__} {burst!r}"
+            f"allowed back to back), got {type(burst).__qualname__} {short_repr(burst)}"
         )
     if burst < 1:
         raise ValueError(
             f"RateLimiter(): burst must be >= 1 (the most acquisitions "
-            f"allowed back to back), got {burst!r}"
+            f"allowed back to back), got {short_repr(burst)}"
         )
+    try:
+        float(burst)
+    except OverflowError:
+        # The bucket counts tokens in floats.
+        raise ValueError(
+            f"RateLimiter(): burst is too large to count tokens with, got an "
+            f"int of {burst.bit_length()} bits; any burst above the number of "
+            f"acquisitions you expect in all is the same as no burst limit"
+        ) from None
     return burst
 
 
@@ -127,15 +139,16 @@ class RateLimiter:
     continuously at ``rate`` tokens per second of ``trio.current_time()``, so
     it follows the run's clock, also a ``trio.testing.MockClock``. Each
     acquisition takes one token. Over any window of ``t`` seconds at most
-    ``burst + rate * t`` acquisitions succeed and, while tasks are waiting,
-    at least ``rate * t - 1`` do: tokens are computed from elapsed time, not
-    by counting sleeps, so late wakeups do not add up to drift. The one
-    exception is lateness the bucket has no room for: with ``burst=1`` every
-    acquisition is at least ``1 / rate`` after the previous one, so a wakeup
-    that comes late (timer slop, a busy run loop) delays the ones after it.
-    ``burst=2`` or more catches up with lateness of up to
-    ``(burst - 1) / rate`` seconds; it matters at hundreds per second, hardly
-    at ten.
+    ``burst + rate * t`` acquisitions succeed. With ``burst >= 2`` and tasks
+    waiting, at least ``rate * t - 1`` do: tokens are computed from elapsed
+    time, not by counting sleeps, so late wakeups (timer slop, a busy run
+    loop) of up to ``(burst - 1) / rate`` seconds are caught up and do not
+    add up to drift. With ``burst=1`` the bucket has no room to bank a late
+    wakeup: every acquisition is at least ``1 / rate`` after the previous
+    one, so each late wakeup delays all the ones after it, and on a real
+    clock the achieved rate is bounded by wake-up latency (below ``rate``;
+    it matters at hundreds per second, hardly at ten). On trio's
+    ``MockClock`` wakeups are never late, and ``burst=1`` is exact.
 
     In a tuple of limiters, the order is the order they are taken. With
     ``limiter=(capacity, rate)`` (or ``gather_map(..., limit=n,
@@ -294,8 +307,14 @@ class RateLimiter:
         """
         tokens = self._tokens
         last = self._last
-        if last is not None and trio.lowlevel.in_trio_run():
-            elapsed = trio.current_time() - last
+        if last is not None:
+            try:
+                now = trio.current_time()
+            except RuntimeError:
+                # Outside trio.run (trio.lowlevel.in_trio_run() would say so,
+                # but it only exists from trio 0.29 on).
+                now = last
+            elapsed = now - last
             if elapsed > 0:
                 tokens = min(float(self._burst), tokens + elapsed * self._rate)
         waiting = len(self._lot) + self._has_head

@@ -14,19 +14,15 @@ future, and waiters never hang:
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Coroutine
 from types import CoroutineType
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import trio
 
 from ._exceptions import BrokenPromiseError, broken_promise_cause
-from ._future import Future
+from ._future import Future, short_repr
 from ._limit import check_limiters, run_limited
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    pass
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -64,10 +60,19 @@ def check_async_fn(async_fn: object, caller: str) -> None:
     )
 
 
-def _broken(task_name: str, exc: BaseException) -> BrokenPromiseError:
-    """The error a spawned task's waiters get when it dies of ``exc``."""
+def _broken(task_name: str, exc: BaseException | None) -> BrokenPromiseError:
+    """The error a spawned task's waiters get when it dies of ``exc``.
+
+    ``exc`` is ``None`` when the task's own ``cancel_scope=`` caught its
+    cancellation: nothing was raised out of the task.
+    """
     cause = broken_promise_cause(exc)
-    reason = "was cancelled" if cause is None else f"died of {type(cause).__qualname__}"
+    if exc is None:
+        reason = "was cancelled through its cancel_scope"
+    elif cause is None:
+        reason = "was cancelled"
+    else:
+        reason = f"died of {type(cause).__qualname__}"
     error = BrokenPromiseError(
         f"task {task_name!r} {reason} before it produced a result"
     )
@@ -77,25 +82,74 @@ def _broken(task_name: str, exc: BaseException) -> BrokenPromiseError:
     return error
 
 
+# Returned by _run_scoped() when the task's cancel_scope caught its own
+# cancellation before the function returned.
+_CANCELLED: Any = object()
+
+
+@trio.lowlevel.disable_ki_protection
+async def _call(awaitable: Awaitable[T]) -> T:
+    # The user's code runs in here, where a KeyboardInterrupt is delivered as
+    # usual; everything around it in _produce is protected.
+    return await awaitable
+
+
+async def _run(awaitable: Awaitable[T], limiters: tuple[Limiter, ...]) -> T:
+    if limiters:
+        return cast("T", await run_limited(limiters, _call, awaitable))
+    return await _call(awaitable)
+
+
+async def _run_scoped(
+    awaitable: Awaitable[T], limiters: tuple[Limiter, ...], scope: trio.CancelScope
+) -> T:
+    """Run inside ``scope``; ``_CANCELLED`` if the scope caught its cancel."""
+    entered = False
+    try:
+        with scope:
+            entered = True
+            return await _run(awaitable, limiters)
+    except RuntimeError as exc:
+        if entered:
+            raise
+        # trio refuses a second 'with' on one scope; say what to do instead.
+        raise RuntimeError(
+            f"spawn(): the cancel_scope given for task "
+            f"{trio.lowlevel.current_task().name!r} was already used (a "
+            f"trio.CancelScope serves one 'with' block, so one task); pass a "
+            f"fresh trio.CancelScope() to each spawn()"
+        ) from exc
+    return cast("T", _CANCELLED)
+
+
+@trio.lowlevel.enable_ki_protection
 async def _produce(
     fut: Future[T],
     awaitable: Awaitable[T],
     limiters: tuple[Limiter, ...] = (),
     propagate: bool = True,
+    scope: trio.CancelScope | None = None,
 ) -> None:
-    # The defaults are the common case; spawn() then passes two arguments,
-    # which is measurably cheaper per task (benchmarks/, spawn + wait_all).
+    # KI-protected, as the producer of a future must be: a KeyboardInterrupt
+    # may land anywhere in this frame (it is then delivered elsewhere, as
+    # trio does for its own primitives), never between the function's end
+    # and the future being settled. The user's code runs unprotected, in
+    # _call. The defaults are the common case; spawn() then passes two
+    # arguments, which is measurably cheaper per task (benchmarks/).
     # try_set_*: the caller holds the future from the start and may have
     # settled it already; that is its right, not a bug of ours.
     try:
-        if limiters:
-
-            async def run() -> T:
-                return await awaitable
-
-            value = await run_limited(limiters, run)
+        if scope is None:
+            value = await _run(awaitable, limiters)
         else:
-            value = await awaitable
+            value = await _run_scoped(awaitable, limiters, scope)
+            if value is _CANCELLED:
+                _close(awaitable)
+                fut.try_set_exception(
+                    _broken(trio.lowlevel.current_task().name, None)
+                )
+                await trio.lowlevel.checkpoint_if_cancelled()  # ASYNC910, free
+                return
     except Exception as exc:
         # Failed while entering a limiter, the coroutine never ran: close
         # it, or Python warns that it was never awaited. (After it ran,
@@ -112,6 +166,12 @@ async def _produce(
     else:
         fut.try_set_result(value)
         return
+    finally:
+        # This frame is in the traceback of whatever it raised: holding the
+        # future (and through it the exception) here would be a reference
+        # cycle, keeping the failed task's locals alive until the garbage
+        # collector runs (trio#1770).
+        del fut, awaitable
     # propagate=False and failed. Nobody awaits a task body, so this is only
     # for the linter's "every path of an async function checkpoints"
     # (ASYNC910); it costs nothing unless the task is being cancelled, and
@@ -136,6 +196,7 @@ def spawn(
     name: object = None,
     limiter: LimiterArg = None,
     propagate: bool = True,
+    cancel_scope: trio.CancelScope | None = None,
 ) -> Future[T]:
     """Start ``async_fn(*args)`` in ``nursery`` and return a future of its result.
 
@@ -185,6 +246,17 @@ def spawn(
             limiter gets the future a :exc:`BrokenPromiseError` too.
         propagate: whether an ``Exception`` from ``async_fn`` is also raised
             into the nursery (default) or only stored in the future.
+        cancel_scope: a fresh ``trio.CancelScope`` (not yet entered) that the
+            task runs inside, limiter waits included: the handle to cancel
+            this one task (``scope.cancel()``) or give it a deadline
+            (``trio.CancelScope(deadline=...)``, ``scope.deadline = ...``)
+            without touching its siblings. If the scope's cancellation ends
+            the task before ``async_fn`` returns, the future gets
+            :exc:`BrokenPromiseError` (no ``__cause__``) and nothing is
+            raised into the nursery (the scope catches its own
+            cancellation). A value returned before the cancel takes effect
+            stays. A scope can serve one task only: one already used fails
+            the task with a ``RuntimeError`` that says so.
 
     Returns:
         A pending :class:`Future` that the task settles.
@@ -194,7 +266,8 @@ def spawn(
             or does not return an awaitable, or ``limiter`` is not usable
             with ``async with``: raised at once and nothing is started. Like
             ``nursery.start_soon``, ``spawn`` calls ``async_fn(*args)`` right
-            away to get the coroutine; its body runs in the task.
+            away to get the coroutine; its body runs in the task. Also a
+            ``TypeError``: ``cancel_scope`` is not a ``trio.CancelScope``.
         RuntimeError: the nursery is closed (from ``start_soon``).
     """
     if not isinstance(cast("object", nursery), trio.Nursery):
@@ -204,19 +277,36 @@ def spawn(
         )
     check_async_fn(async_fn, "spawn")
     limiters = check_limiters(limiter, "spawn")
+    if cancel_scope is not None and not isinstance(
+        cast("object", cancel_scope), trio.CancelScope
+    ):
+        raise TypeError(
+            f"spawn(): cancel_scope must be a trio.CancelScope or None, got "
+            f"{type(cancel_scope).__qualname__} {short_repr(cancel_scope)}"
+        )
     # Called here, as nursery.start_soon does, so that wrong arguments and
     # sync functions are a TypeError at once, not a failure of the task.
     awaitable = async_fn(*args)
     if not _is_awaitable(awaitable):
         raise TypeError(
             f"spawn() needs an async function, but {async_fn!r} returned "
-            f"{type(awaitable).__qualname__} {awaitable!r}; is it missing "
+            f"{type(awaitable).__qualname__} {short_repr(awaitable)}; is it missing "
             f"'async def'?"
         )
     fut: Future[T] = Future()
     task_name = async_fn if name is None else name
     try:
-        if limiters or not propagate:
+        if cancel_scope is not None:
+            nursery.start_soon(
+                _produce,
+                fut,
+                awaitable,
+                limiters,
+                propagate,
+                cancel_scope,
+                name=task_name,
+            )
+        elif limiters or not propagate:
             nursery.start_soon(
                 _produce, fut, awaitable, limiters, propagate, name=task_name
             )
