@@ -81,7 +81,10 @@ def test_repr_of_a_future_is_short_and_never_raises(name: str) -> None:
     assert text.startswith("<trio_promise.Future result=")
     assert len(text) <= 100
     # set_result on a settled future is still an AlreadySetError, naming it.
-    with pytest.raises(AlreadySetError, match=r"^<trio_promise\.Future result=.{1,60}> is already settled; consider try_set_result\(\) if several tasks may settle it$"):
+    with pytest.raises(
+        AlreadySetError,
+        match=r"^<trio_promise\.Future result=.{1,60}> is already settled; consider try_set_result\(\) if several tasks may settle it$",
+    ):
         fut.set_result(value)
 
 
@@ -123,13 +126,22 @@ async def test_correlator_messages_are_short_and_never_raise(name: str) -> None:
         key = tuple(key) if isinstance(key, list) else ("k", key["k"])
     replies: Correlator[Any, int] = Correlator()
     with replies.expect(key) as fut:
-        with pytest.raises(ValueError, match=r"^key .{1,60} is already in flight; ids must not be reused while a request is pending$"):
+        with pytest.raises(
+            ValueError,
+            match=r"^key .{1,60} is already in flight; ids must not be reused while a request is pending$",
+        ):
             replies.expect(key)
         assert len(repr(replies)) < 100
-    with pytest.raises(BrokenPromiseError, match=r"^the correlator stopped waiting for key .{1,60}: its 'with expect\(\)' block exited before the reply came; wait on the future inside the block$"):
+    with pytest.raises(
+        BrokenPromiseError,
+        match=r"^the correlator stopped waiting for key .{1,60}: its 'with expect\(\)' block exited before the reply came; wait on the future inside the block$",
+    ):
         fut.get_nowait()
     replies.close()
-    with pytest.raises(BrokenPromiseError, match=r"^the correlator is closed, so no reply can come for key .{1,60}; open a new connection and a new correlator$"):
+    with pytest.raises(
+        BrokenPromiseError,
+        match=r"^the correlator is closed, so no reply can come for key .{1,60}; open a new connection and a new correlator$",
+    ):
         replies.expect(key)
 
 
@@ -138,14 +150,20 @@ async def test_spawn_message_for_a_sync_function_is_short() -> None:
         return HUGE_BYTES
 
     async with trio.open_nursery() as nursery:
-        with pytest.raises(TypeError, match=r"^spawn\(\) needs an async function, but .* returned bytes b'y{55}\.\.\.; is it missing 'async def'\?$"):
+        with pytest.raises(
+            TypeError,
+            match=r"^spawn\(\) needs an async function, but .* returned bytes b'y{55}\.\.\.; is it missing 'async def'\?$",
+        ):
             spawn(nursery, not_async)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 
 def test_expect_without_with_says_to_use_with() -> None:
     replies: Correlator[int, str] = Correlator()
     fut: Any = replies.expect(1)
-    with pytest.raises(AttributeError, match=r"^Correlator\.expect\(\) returns a context manager, not a future, so it has no attribute 'get'; use 'with correlator\.expect\(key\) as fut:' and wait with 'await fut\.get\(\)' inside the block$"):
+    with pytest.raises(
+        AttributeError,
+        match=r"^Correlator\.expect\(\) returns a context manager, not a future, so it has no attribute 'get'; use 'with correlator\.expect\(key\) as fut:' and wait with 'await fut\.get\(\)' inside the block$",
+    ):
         fut.get()
     with pytest.raises(AttributeError, match=r"^__await__$"):
         fut.__await__  # noqa: B018
@@ -153,17 +171,21 @@ def test_expect_without_with_says_to_use_with() -> None:
         assert isinstance(real, Future)
 
 
-@pytest.mark.parametrize(
-    "burst", [10**400, 2**1024], ids=["10**400", "2**1024"]
-)
+@pytest.mark.parametrize("burst", [10**400, 2**1024], ids=["10**400", "2**1024"])
 def test_rate_limiter_huge_burst_is_a_value_error(burst: int) -> None:
-    with pytest.raises(ValueError, match=r"^RateLimiter\(\): burst is too large to count tokens with, got an int of \d+ bits; any burst above the number of acquisitions you expect in all is the same as no burst limit$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^RateLimiter\(\): burst is too large to count tokens with, got an int of \d+ bits; any burst above the number of acquisitions you expect in all is the same as no burst limit$",
+    ):
         RateLimiter(1, burst=burst)
 
 
 @pytest.mark.parametrize("rate", [10**400, 10**5000], ids=["10**400", "10**5000"])
 def test_rate_limiter_huge_rate_is_a_value_error(rate: int) -> None:
-    with pytest.raises(ValueError, match=r"^RateLimiter\(\): rate must be a positive, finite number of acquisitions per second, got .{1,60}; for no rate limit, pass no RateLimiter$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^RateLimiter\(\): rate must be a positive, finite number of acquisitions per second, got .{1,60}; for no rate limit, pass no RateLimiter$",
+    ):
         RateLimiter(rate)
 
 
@@ -176,7 +198,11 @@ STATISTICS: list[Any] = [
 
 @pytest.mark.parametrize("stats", STATISTICS, ids=lambda s: type(s).__name__)
 def test_statistics_are_frozen_comparable_copyable_picklable(stats: Any) -> None:
-    for twin in (copy.copy(stats), copy.deepcopy(stats), pickle.loads(pickle.dumps(stats))):
+    for twin in (
+        copy.copy(stats),
+        copy.deepcopy(stats),
+        pickle.loads(pickle.dumps(stats)),
+    ):
         assert twin == stats
         assert type(twin) is type(stats)
     with pytest.raises(AttributeError):
@@ -212,7 +238,9 @@ async def test_as_completed_works_with_aclosing() -> None:
 # -- scale: k joins on one shared future ---------------------------------------
 
 
-async def _park_and_leave(k: int, join: Callable[[list[Future[int]]], Awaitable[object]]) -> float:
+async def _park_and_leave(
+    k: int, join: Callable[[list[Future[int]]], Awaitable[object]]
+) -> float:
     stop: Future[int] = Future()
     own = [Future[int]() for _ in range(k)]
 

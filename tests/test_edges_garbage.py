@@ -16,6 +16,10 @@ frame drops its references (``del``) before it returns, since the user's
 frames are in the traceback too and are the user's business.
 """
 
+# ruff: noqa: SIM105
+# (Each round is written as a user writes it, with try/except, on purpose:
+# contextlib.suppress would add frames of its own to the path under test.)
+
 from __future__ import annotations
 
 import gc
@@ -81,18 +85,19 @@ async def _get() -> None:
     del fut
 
 
+async def _waiter(fut: Future[int]) -> None:
+    try:
+        await fut.get()
+    except ValueError:
+        pass
+    del fut
+
+
 async def _get_from_many_waiters() -> None:
     fut: Future[int] = Future()
-
-    async def waiter() -> None:
-        try:
-            await fut.get()
-        except ValueError:
-            pass
-
     async with trio.open_nursery() as nursery:
         for _ in range(3):
-            nursery.start_soon(waiter)
+            nursery.start_soon(_waiter, fut)
         await trio.testing.wait_all_tasks_blocked()
         fut.set_exception(ValueError("shared"))
     del fut
@@ -130,12 +135,12 @@ async def _wait_all_settled_input() -> None:
 async def _wait_all_failing_while_waiting() -> None:
     futs = [Future[int](), Future[int]()]
 
-    async def fail_later() -> None:
+    async def fail_later(fut: Future[int]) -> None:
         await trio.lowlevel.checkpoint()
-        futs[1].set_exception(ValueError("later"))
+        fut.set_exception(ValueError("later"))
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(fail_later)
+        nursery.start_soon(fail_later, futs[1])
         try:
             await wait_all(futs)
         except ValueError:
@@ -227,16 +232,16 @@ async def _spawn_limiter_failing() -> None:
 async def _correlator_close() -> None:
     replies: Correlator[int, str] = Correlator()
 
-    async def caller() -> None:
+    async def caller(replies: Correlator[int, str]) -> None:
         with replies.expect(1) as fut:
             try:
                 await fut.get()
             except BrokenPromiseError:
                 pass
-        del fut
+        del fut, replies
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(caller)
+        nursery.start_soon(caller, replies)
         await trio.testing.wait_all_tasks_blocked()
         replies.close(ValueError("connection lost"))
     del replies
@@ -347,7 +352,7 @@ async def test_shared_exception_keeps_its_context_and_traceback_length() -> None
             try:
                 await fut.get()
             except ValueError as exc:
-                assert exc.__context__ is None
+                assert exc.__context__ is None  # noqa: PT017
                 tb: Any = exc.__traceback__
                 count = 0
                 while tb is not None:
