@@ -17,7 +17,7 @@ import gc
 import pickle
 import time
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import trio
@@ -121,9 +121,13 @@ def test_repr_is_built_once_per_message() -> None:
 
 @pytest.mark.parametrize("name", list(VALUES))
 async def test_correlator_messages_are_short_and_never_raise(name: str) -> None:
-    key: Any = VALUES[name]
-    if isinstance(key, (list, dict)):
-        key = tuple(key) if isinstance(key, list) else ("k", key["k"])
+    # Keys must be hashable: a container becomes a tuple holding the same.
+    value = VALUES[name]
+    key: Any = value
+    if isinstance(value, list):
+        key = tuple(cast("list[object]", value))
+    elif isinstance(value, dict):
+        key = ("k", cast("dict[str, object]", value)["k"])
     replies: Correlator[Any, int] = Correlator()
     with replies.expect(key) as fut:
         with pytest.raises(
@@ -154,7 +158,7 @@ async def test_spawn_message_for_a_sync_function_is_short() -> None:
             TypeError,
             match=r"^spawn\(\) needs an async function, but .* returned bytes b'y{55}\.\.\.; is it missing 'async def'\?$",
         ):
-            spawn(nursery, not_async)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+            spawn(nursery, not_async)  # type: ignore[arg-type]
 
 
 def test_expect_without_with_says_to_use_with() -> None:

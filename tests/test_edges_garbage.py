@@ -167,6 +167,7 @@ async def _wait_any() -> None:
 
 async def _as_completed() -> None:
     futs = [_failed(), _failed()]
+    fut = futs[0]
     async for fut in as_completed(futs):
         try:
             fut.get_nowait()
