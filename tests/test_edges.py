@@ -25,6 +25,7 @@ import trio.testing
 
 from trio_promise import (
     AlreadySetError,
+    AsCompleted,
     BrokenPromiseError,
     Correlator,
     Future,
@@ -65,6 +66,7 @@ VALUES: dict[str, object] = {
     "raising repr": BadRepr(),
     "20 MB str": HUGE_STR,
     "20 MB bytes": HUGE_BYTES,
+    "20 MB bytearray": bytearray(HUGE_BYTES),
     "list of a million": list(range(1_000_000)),
     "list holding a raising repr": [BadRepr()],
     "dict holding a raising repr": {"k": BadRepr()},
@@ -120,12 +122,14 @@ def test_repr_is_built_once_per_message() -> None:
 
 
 @pytest.mark.parametrize("name", list(VALUES))
-async def test_correlator_messages_are_short_and_never_raise(name: str) -> None:
+def test_correlator_messages_are_short_and_never_raise(name: str) -> None:
     # Keys must be hashable: a container becomes a tuple holding the same.
     value = VALUES[name]
     key: Any = value
     if isinstance(value, list):
         key = tuple(cast("list[object]", value))
+    elif isinstance(value, bytearray):
+        key = bytes(value)
     elif isinstance(value, dict):
         key = ("k", cast("dict[str, object]", value)["k"])
     replies: Correlator[Any, int] = Correlator()
@@ -226,6 +230,15 @@ async def test_rate_limiter_statistics_outside_a_run_and_after_it(
     await trio.to_thread.run_sync(lambda: outside.append(rate.statistics()))
     # From a thread (no run there), it shows the bucket as of the last use.
     assert outside[0].tokens == pytest.approx(1.0)
+
+
+def test_as_completed_iterator_refuses_subclassing() -> None:
+    with pytest.raises(
+        TypeError, match=r"^trio_promise\.AsCompleted does not support subclassing$"
+    ):
+
+        class Sub(AsCompleted):  # type: ignore[misc,type-arg]
+            pass
 
 
 async def test_as_completed_works_with_aclosing() -> None:

@@ -386,6 +386,7 @@ class Future(Generic[T]):
         if self._event is event and event.statistics().tasks_waiting == 0:
             self._event = None
 
+    @trio.lowlevel.enable_ki_protection
     async def get(self) -> T:
         """Wait until the future is settled, then return its value.
 

@@ -131,11 +131,14 @@ class _AllJoin(_Parked):
             self.wake()
 
 
+@trio.lowlevel.enable_ki_protection
 async def _wait_all(futs: list[Future[T]], fail_fast: bool) -> Future[T] | None:
     """Park until every future is settled, or (fail-fast) one has failed.
 
     Returns the failed future that ends a fail-fast join early, else ``None``.
     Always a checkpoint; on any way out, no hook of this join is left behind.
+    KI-protected, as trio's own waits are: hooks go on and come off as a
+    unit, so an interrupt never leaves one behind.
     """
     join = _AllJoin(futs, fail_fast)
     hook = join.on_settled
@@ -144,9 +147,10 @@ async def _wait_all(futs: list[Future[T]], fail_fast: bool) -> Future[T] | None:
     try:
         for index, fut in enumerate(futs):
             if not fut.done():
-                add_hook(fut, hook)
+                # Before the hook goes on, so that the finally takes it back.
                 if first_pending < 0:
                     first_pending = index
+                add_hook(fut, hook)
             # Already-settled failures win, in input order: they settled
             # before anything we could wait for.
             elif fail_fast and has_failed(fut):
@@ -301,6 +305,13 @@ async def wait_any(futures: Iterable[Future[T]]) -> Future[T]:
             "wait_any() needs at least one future, got an empty iterable; "
             "with nothing to wait for it would wait forever"
         )
+    return await _wait_any(futs)
+
+
+@trio.lowlevel.enable_ki_protection
+async def _wait_any(futs: list[Future[T]]) -> Future[T]:
+    # KI-protected, as trio's own waits are: hooks go on and come off as a
+    # unit, so an interrupt never leaves one behind.
     for fut in futs:
         if fut.done():
             await trio.lowlevel.checkpoint()
@@ -393,10 +404,12 @@ class AsCompleted(Generic[T]):
         self._completion = _Completion(futures)
         self._busy = False
 
+    @trio.lowlevel.enable_ki_protection
     def __aiter__(self) -> AsCompleted[T]:
         """Return the iterator itself (not a checkpoint)."""
         return self
 
+    @trio.lowlevel.enable_ki_protection
     async def __anext__(self) -> Future[T]:
         """Wait for the next future to settle and return it.
 
@@ -436,6 +449,7 @@ class AsCompleted(Generic[T]):
             self._busy = False
         return completion.ready.popleft()
 
+    @trio.lowlevel.enable_ki_protection
     async def aclose(self) -> None:
         """Stop watching the futures; later steps raise ``StopAsyncIteration``.
 
@@ -471,6 +485,7 @@ class AsCompleted(Generic[T]):
         self._close()
 
 
+@trio.lowlevel.enable_ki_protection
 def as_completed(futures: Iterable[Future[T]]) -> AsCompleted[T]:
     """Iterate over the futures as they settle, each one once.
 

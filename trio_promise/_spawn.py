@@ -189,6 +189,7 @@ def _close(awaitable: object) -> None:
         awaitable.close()
 
 
+@trio.lowlevel.enable_ki_protection
 def spawn(
     nursery: trio.Nursery,
     async_fn: Callable[[Unpack[PosArgT]], Awaitable[T]],
@@ -293,6 +294,9 @@ def spawn(
             f"{type(awaitable).__qualname__} {short_repr(awaitable)}; is it missing "
             f"'async def'?"
         )
+    # KI-protected from here to the return, as trio's start_soon is: the
+    # coroutine made above is either started in a task (which then settles
+    # the future, whatever happens) or closed, never dropped unawaited.
     fut: Future[T] = Future()
     task_name = async_fn if name is None else name
     try:
