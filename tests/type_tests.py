@@ -10,6 +10,7 @@ as unused.
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import outcome
@@ -17,6 +18,7 @@ import trio
 from typing_extensions import assert_type
 
 from trio_promise import (
+    AsCompleted,
     Correlator,
     Future,
     FutureStatistics,
@@ -175,6 +177,14 @@ async def check_joins(futs: list[Future[int]], texts: set[Future[str]]) -> None:
     await wait_any(futs[0])  # type: ignore[arg-type]
     await wait_settled(["x"])  # type: ignore[arg-type]
     as_completed([count])  # type: ignore[arg-type]
+    # The iterator has aclose(), so aclosing() type-checks (API.md section 4).
+    iterator = as_completed(futs)
+    assert_type(iterator, AsCompleted[int])
+    await iterator.aclose()
+    async with aclosing(as_completed(texts)) as closing:
+        async for text in closing:
+            assert_type(text, Future[str])
+    as_completed(futs).close()  # type: ignore[attr-defined]
 
 
 # -- ratelimit ----------------------------------------
