@@ -208,10 +208,26 @@ class Future(Generic[T]):
 
     Exceptions: the stored exception object itself is raised to every waiter
     (so ``except ValueError:`` works), with the traceback it had when it was
-    stored. All waiters share that one object: each raise starts again from
-    the saved traceback and ``__context__``, so they do not grow or leak from
-    one waiter to the next, but a waiter that mutates the exception's
-    attributes mutates them for all.
+    stored. All waiters share that one object, which implies:
+
+    * each raise by :meth:`get` / :meth:`get_nowait` starts again from the
+      traceback and ``__context__`` saved when it was stored, so neither
+      grows or leaks from one waiter to the next, and raising it inside a
+      waiter's ``except`` block does not make that block's exception its
+      ``__context__`` (not for that waiter, not for anybody else);
+    * its ``__traceback__`` attribute is that of the *latest* raise: read it
+      in your ``except`` block, not later from another task;
+    * :meth:`outcome` hands out a fresh ``outcome.Error`` with the saved
+      traceback, but ``Error.unwrap()`` is outcome's code and raises the
+      object as any ``raise`` does: unwrapping several outcomes of one
+      failure in turn stacks their frames onto one traceback, and sets
+      ``__context__`` inside an ``except`` block;
+    * a waiter that mutates the exception's attributes mutates them for all.
+
+    No frame of trio_promise keeps the future or the exception as it
+    leaves, so a failed future and everything its traceback holds (a failed
+    task's locals) are freed by reference counting once the last reference
+    goes, without waiting for the garbage collector.
     """
 
     __slots__ = ("_event", "_exc", "_hooks", "_value")
@@ -400,7 +416,8 @@ class Future(Generic[T]):
 
         Raises:
             Exception: the stored exception object itself, with the traceback
-                it had when stored (shared by all waiters).
+                and ``__context__`` it had when stored (shared by all
+                waiters; see the class docstring).
         """
         if self._value is _PENDING:
             # Waiting is written out here, not in a helper coroutine: one
