@@ -333,3 +333,56 @@ def test_keyboard_interrupt_at_every_line(name: str) -> None:
         f"\n{name}: SIGINT at each of {len(lines)} library lines, {interrupted} runs interrupted"
     )
     assert interrupted > 0
+
+
+# -- protection does not make waiting deaf to Ctrl-C ---------------------------
+
+
+@trio.lowlevel.enable_ki_protection
+def _ctrl_c() -> None:
+    # Raised from protected code, so trio delivers it to the main task,
+    # wherever that task is waiting: as a Ctrl-C from outside would be.
+    signal.raise_signal(signal.SIGINT)
+
+
+async def _next(futs: list[Future[int]]) -> object:
+    return await as_completed(futs).__anext__()
+
+
+WAITS: dict[str, Callable[[list[Future[int]]], Awaitable[object]]] = {
+    "Future.get": lambda futs: futs[0].get(),
+    "Future.outcome": lambda futs: futs[0].outcome(),
+    "wait_all": wait_all,
+    "wait_settled": wait_settled,
+    "wait_any": wait_any,
+    "as_completed": _next,
+    "RateLimiter.acquire": lambda futs: _drained_rate().acquire(),
+}
+
+
+def _drained_rate() -> RateLimiter:
+    rate = RateLimiter(0.001, burst=1)
+    rate.acquire_nowait()
+    return rate
+
+
+@pytest.mark.parametrize("name", list(WAITS))
+def test_a_protected_wait_is_still_interrupted_by_ctrl_c(name: str) -> None:
+    # KI protection keeps bookkeeping whole; it must not make the main task
+    # deaf to Ctrl-C while it waits in the library.
+    futs = [Future[int](), Future[int]()]
+
+    async def main() -> None:
+        async def press_ctrl_c() -> None:
+            await trio.testing.wait_all_tasks_blocked()
+            _ctrl_c()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(press_ctrl_c)
+            await WAITS[name](futs)
+
+    exc = _run(main, None)
+    assert exc is not None
+    assert _only_keyboard_interrupts(exc), repr(exc)
+    for fut in futs:
+        assert fut.statistics().tasks_waiting == 0
