@@ -348,6 +348,26 @@ async def test_exception_inside_a_scope_with_propagate_false_stays_in_the_future
     assert sibling.get_nowait() == 2
 
 
+async def test_runtime_error_of_the_function_is_not_taken_for_a_reused_scope(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # spawn() tells trio's "already used" RuntimeError apart from one raised
+    # by the function inside the scope: the latter reaches the future as is.
+    async def runtime_error() -> int:
+        await trio.sleep(1)
+        raise RuntimeError("the function's own")
+
+    fut: Future[int] = Future()
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(RuntimeError, match=r"^the function's own$")
+    ):
+        async with trio.open_nursery() as nursery:
+            fut = spawn(nursery, runtime_error, cancel_scope=trio.CancelScope())
+    with pytest.raises(RuntimeError, match=r"^the function's own$") as info:
+        fut.get_nowait()
+    assert info.value.__cause__ is None
+
+
 async def test_exception_raised_while_being_cancelled_is_kept(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
