@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import re
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -518,6 +519,31 @@ async def test_scope_reused_still_cancels_only_the_first_task(
     assert_broken_through_scope(first, "first")
     with pytest.raises(RuntimeError, match=ALREADY_USED.format(name="second")):
         second.get_nowait()
+
+
+async def test_one_scope_given_to_two_spawns_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Neither task has started when the second spawn() is called, so which
+    # one enters the scope first is trio's (randomized) scheduling order:
+    # one answers, the other gets the RuntimeError; neither is left pending.
+    scope = trio.CancelScope()
+    async with trio.open_nursery() as nursery:
+        futures = [
+            spawn(nursery, job, n, 1, name=f"task {n}", cancel_scope=scope,
+                  propagate=False)
+            for n in (1, 2)
+        ]
+    values: list[int] = []
+    errors: list[str] = []
+    for fut in futures:
+        try:
+            values.append(fut.get_nowait())
+        except RuntimeError as exc:
+            errors.append(str(exc))
+    assert len(values) == len(errors) == 1
+    [loser] = {1, 2} - set(values)
+    assert re.match(ALREADY_USED.format(name=f"task {loser}"), errors[0])
 
 
 async def test_scope_reused_after_the_first_task_ended_propagates(
