@@ -634,7 +634,7 @@ async def test_scope_the_user_entered_and_left(
 # -- argument errors, at once -------------------------------------------------------------
 
 
-async def test_fail_after_is_not_a_cancel_scope() -> None:
+async def test_fail_at_is_not_a_cancel_scope() -> None:
     # fail_at() (like fail_after()) is a context manager around a scope, not
     # a scope itself. (move_on_at() and move_on_after() return a CancelScope:
     # those are accepted.)
