@@ -119,6 +119,41 @@ async def check_spawn() -> None:
         spawn(nursery, fetch, url="u")  # type: ignore[arg-type,call-arg]
 
 
+# -- spawn(cancel_scope=) ----------------------------------------
+
+
+async def check_spawn_cancel_scope() -> None:
+    async with trio.open_nursery() as nursery:
+        assert_type(spawn(nursery, count, cancel_scope=trio.CancelScope()), Future[int])
+        assert_type(
+            spawn(
+                nursery,
+                fetch,
+                "u",
+                name="fetcher",
+                limiter=trio.CapacityLimiter(2),
+                propagate=False,
+                cancel_scope=trio.CancelScope(deadline=trio.current_time() + 5),
+            ),
+            Future[bytes],
+        )
+        assert_type(spawn(nursery, nothing, cancel_scope=None), Future[None])
+        assert_type(
+            spawn(nursery, count, cancel_scope=trio.move_on_at(trio.current_time() + 1)),
+            Future[int],
+        )
+        # fail_at() is a context manager around a scope, not a scope.
+        spawn(
+            nursery,
+            count,
+            cancel_scope=trio.fail_at(trio.current_time() + 1),  # type: ignore[arg-type]
+        )
+        spawn(nursery, count, cancel_scope=5)  # type: ignore[arg-type]
+        spawn(nursery, count, cancel_scope=trio.CancelScope)  # type: ignore[arg-type]
+        # Keyword-only: a positional scope is an argument for the function.
+        spawn(nursery, count, trio.CancelScope())  # type: ignore[arg-type]
+
+
 async def check_gather() -> None:
     assert_type(await gather(), tuple[()])
     assert_type(await gather(count), tuple[int])
