@@ -48,8 +48,16 @@ async def run_limited(
     async_fn: Callable[..., Awaitable[T]],
     *args: object,
 ) -> T:
-    """Enter every limiter in order, run ``async_fn(*args)``, exit in reverse."""
-    if not limiters:
-        return await async_fn(*args)
-    async with limiters[0]:
-        return await run_limited(limiters[1:], async_fn, *args)
+    """Enter every limiter in order, run ``async_fn(*args)``, exit in reverse.
+
+    Keeps no reference to ``args`` as it leaves: this frame is in the
+    traceback of whatever ``async_fn`` raises, and ``args`` may hold the
+    future that stores it (a reference cycle otherwise; trio#1770).
+    """
+    try:
+        if not limiters:
+            return await async_fn(*args)
+        async with limiters[0]:
+            return await run_limited(limiters[1:], async_fn, *args)
+    finally:
+        del args

@@ -94,22 +94,41 @@ async def _call(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-def _run(awaitable: Awaitable[T], limiters: tuple[Limiter, ...]) -> Awaitable[T]:
+async def _call_settling(fut: Future[T], awaitable: Awaitable[T]) -> T:
+    # Inside the limiters: the value is stored as soon as the function
+    # returns, before the limiters' exits, which may await (and so be
+    # cancelled). A value returned before a cancel takes effect stays.
+    try:
+        value = await _call(awaitable)
+        fut.try_set_result(value)
+        return value
+    finally:
+        del fut, awaitable  # no cycle through this frame (see _produce)
+
+
+def _run(
+    fut: Future[T], awaitable: Awaitable[T], limiters: tuple[Limiter, ...]
+) -> Awaitable[T]:
     # A plain function, not a coroutine: one frame less per task.
     if limiters:
-        return cast("Awaitable[T]", run_limited(limiters, _call, awaitable))
+        return cast(
+            "Awaitable[T]", run_limited(limiters, _call_settling, fut, awaitable)
+        )
     return _call(awaitable)
 
 
 async def _run_scoped(
-    awaitable: Awaitable[T], limiters: tuple[Limiter, ...], scope: trio.CancelScope
+    fut: Future[T],
+    awaitable: Awaitable[T],
+    limiters: tuple[Limiter, ...],
+    scope: trio.CancelScope,
 ) -> T:
     """Run inside ``scope``; ``_CANCELLED`` if the scope caught its cancel."""
     entered = False
     try:
         with scope:
             entered = True
-            return await _run(awaitable, limiters)
+            return await _run(fut, awaitable, limiters)
     except RuntimeError as exc:
         if entered:
             raise
@@ -120,6 +139,8 @@ async def _run_scoped(
             f"trio.CancelScope serves one 'with' block, so one task); pass a "
             f"fresh trio.CancelScope() to each spawn()"
         ) from exc
+    finally:
+        del fut, awaitable  # no cycle through this frame (see _produce)
     return cast("T", _CANCELLED)
 
 
@@ -141,9 +162,9 @@ async def _produce(
     # settled it already; that is its right, not a bug of ours.
     try:
         if scope is None:
-            value = await _run(awaitable, limiters)
+            value = await _run(fut, awaitable, limiters)
         else:
-            value = await _run_scoped(awaitable, limiters, scope)
+            value = await _run_scoped(fut, awaitable, limiters, scope)
             if value is _CANCELLED:
                 _close(awaitable)
                 fut.try_set_exception(
