@@ -255,14 +255,17 @@ class Future(Generic[T]):
         event = self._event
         if event is not None:
             event.set()
+        if self._hooks is not None:
+            self._run_hooks()
+
+    def _run_hooks(self) -> None:
         hooks = self._hooks
-        if hooks is not None:
-            self._hooks = None
-            if isinstance(hooks, dict):
-                for hook in cast("dict[Hook, None]", hooks):
-                    hook(self)
-            else:
-                hooks(self)
+        self._hooks = None
+        if isinstance(hooks, dict):
+            for hook in cast("dict[Hook, None]", hooks):
+                hook(self)
+        else:
+            hooks(self)
 
     @trio.lowlevel.enable_ki_protection
     def set_result(self, value: T) -> None:
@@ -283,7 +286,12 @@ class Future(Generic[T]):
                 f"several tasks may settle it"
             )
         self._value = value
-        self._settle()
+        # _settle(), written out: this is every handoff's hot path.
+        event = self._event
+        if event is not None:
+            event.set()
+        if self._hooks is not None:
+            self._run_hooks()
 
     @trio.lowlevel.enable_ki_protection
     def set_exception(self, exc: Exception) -> None:
@@ -428,9 +436,11 @@ class Future(Generic[T]):
                 event = self._event = trio.Event()
             try:
                 await event.wait()
-            finally:
+            except BaseException:
+                # Cancelled (or interrupted) while pending: leave no trace.
                 if self._value is _PENDING:
                     self._forget_event(event)
+                raise
         else:
             await trio.lowlevel.checkpoint()
         if self._exc is None:
