@@ -22,6 +22,7 @@ it, take a pair, end the input) is one synchronous, KI-protected method.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, final, overload
@@ -140,9 +141,11 @@ class _Amap:
                     await slots.acquire()
                 else:
                     await trio.lowlevel.checkpoint()
-                # Cancelled (leaving early, a failure), also while the
-                # acquire was being scheduled: read no further item.
-                await trio.lowlevel.checkpoint_if_cancelled()
+                if trio.current_effective_deadline() == -math.inf:
+                    # Cancelled (leaving early, a failure) while the acquire
+                    # was being scheduled, which is past its cancel point:
+                    # read no further item. (A cheap test: no coroutine.)
+                    return
                 if sync_items is not None:
                     item = next(sync_items, NOTHING)
                 else:
@@ -176,12 +179,15 @@ class _Amap:
 
     async def work(self, slot: _Slot, awaitable: Awaitable[object]) -> None:
         """Run one call; hand its result (or outcome) to the loop."""
+        result: object
         if self.settled:
             # capture() catches in a frame of its own, which holds nothing
             # that leads back to the outcome (no reference cycle).
-            result: object = await capture(self.limiters, awaitable)
-        else:
+            result = await capture(self.limiters, awaitable)
+        elif self.limiters:
             result = await run_call(self.limiters, awaitable)
+        else:
+            result = await awaitable
         self.finish(slot, result)
 
     @trio.lowlevel.enable_ki_protection
@@ -213,20 +219,28 @@ class _Amap:
                 "iterate in one task and hand the pairs on (a memory channel)"
             )
         task = trio.lowlevel.current_task()
-        if task is not self.owner:
-            # A task started inside the block is fine: it is cancelled with
-            # the calls. Any other one would not be (a call failing would
-            # leave it waiting).
-            nursery = task.parent_nursery
-            while nursery is not None and nursery.parent_task is not self.owner:
-                nursery = nursery.parent_task.parent_nursery
-            if nursery is None:
-                raise RuntimeError(
-                    "amap(): the results were iterated outside their 'async with "
-                    "amap(...)' block, in a task that did not enter it; iterate "
-                    "in that task or in one it starts inside the block"
-                )
+        if task is not self.owner and not self.inside(task):
+            raise RuntimeError(
+                "amap(): the results were iterated outside their 'async with "
+                "amap(...)' block, in a task that did not enter it; iterate "
+                "in that task or in one it starts inside the block"
+            )
         self.busy = True
+
+    def inside(self, task: trio.lowlevel.Task) -> bool:
+        """Was ``task`` started inside the block (so cancelled with the calls)?
+
+        It was if its line of parents reaches the owner through a nursery
+        that the owner opened inside the block: amap's own, or one opened
+        after it (the owner's open nurseries are a stack).
+        """
+        nursery = task.parent_nursery
+        while nursery is not None and nursery.parent_task is not self.owner:
+            nursery = nursery.parent_task.parent_nursery
+        if nursery is None:
+            return False
+        opened = nursery.parent_task.child_nurseries
+        return nursery in opened[opened.index(cast("trio.Nursery", self.nursery)) :]
 
     def can_take(self) -> bool:
         queue = self.queue
