@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -83,10 +83,29 @@ class Pulled:
             yield item
             item += 1
 
-    async def agen(self) -> AsyncIterator[int]:
-        for item in self:
-            await trio.lowlevel.checkpoint()
-            yield item
+    def agen(self) -> AsyncIterator[int]:
+        return _Async(iter(self))
+
+
+class _Async:
+    """An async iterator over an iterator, which checkpoints at each item.
+
+    A class, not an async generator: one left unfinished (amap was left
+    early) must not make trio warn when it is collected.
+    """
+
+    def __init__(self, items: Iterator[int]) -> None:
+        self.items = items
+
+    def __aiter__(self) -> _Async:
+        return self
+
+    async def __anext__(self) -> int:
+        await trio.lowlevel.checkpoint()
+        try:
+            return next(self.items)
+        except StopIteration:
+            raise StopAsyncIteration from None
 
 
 async def cached(item: int) -> int:
@@ -102,7 +121,9 @@ def no_tasks_left() -> bool:
     """No nursery of amap's is left open in this task (so none of its tasks)."""
     return all(
         nursery.parent_task is not trio.lowlevel.current_task()
-        or not any("amap" in task.name or "Calls" in task.name for task in nursery.child_tasks)
+        or not any(
+            "amap" in task.name or "Calls" in task.name for task in nursery.child_tasks
+        )
         for nursery in trio.lowlevel.current_task().child_nurseries
     )
 
@@ -110,7 +131,9 @@ def no_tasks_left() -> bool:
 # -- results ------------------------------------------------------------------
 
 
-async def test_pairs_in_completion_order(autojump_clock: trio.testing.MockClock) -> None:
+async def test_pairs_in_completion_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     calls = Calls()
     seen: list[tuple[int, int, float]] = []
 
@@ -194,7 +217,8 @@ async def test_settled_lets_base_exceptions_through() -> None:
 
 
 async def test_empty_input() -> None:
-    for items in ([], Pulled(0), Pulled(0).agen()):
+    items: Any
+    for items in (list[int](), Pulled(0), Pulled(0).agen()):
         async with amap(cached, items, limit=2) as results:
             with trio.testing.assert_checkpoints():
                 assert [pair async for pair in results] == []
@@ -414,7 +438,7 @@ async def test_a_function_missing_async_is_a_type_error_in_the_group() -> None:
             r"0x[0-9a-f]+> returned int 1; is it missing 'async def'\?$",
         )
     ):
-        async with amap(sync, [1, 2]) as results:  # type: ignore[arg-type]
+        async with amap(_bad(sync), [1, 2]) as results:
             async for _ in results:
                 pytest.fail("no pair")  # pragma: no cover
 
@@ -429,6 +453,7 @@ async def test_break_cancels_the_calls_and_reads_no_further(
     async def call(item: int) -> int:
         return await calls.call(item, delay=1 + item % 5)
 
+    pulled = -1
     async with amap(call, source, limit=4, ordered=ordered) as results:
         async for _ in results:
             calls.took()
@@ -448,9 +473,11 @@ async def test_an_exception_in_the_body_cancels_the_calls(
 ) -> None:
     calls = Calls()
     source = Pulled()
+
     async def call(item: int) -> int:
         return await calls.call(item, delay=1 + item)
 
+    pulled = -1
     with pytest.RaisesGroup(pytest.RaisesExc(KeyError, match=r"^'body'$")):
         async with amap(call, source, limit=3) as results:
             async for _ in results:
@@ -531,56 +558,68 @@ def _bad(value: object) -> Any:
     return value
 
 
+_NO_ITEMS: Any = object()  # stands for the lazy input the test watches
+
+ARGUMENT_ERRORS: list[tuple[Any, Any, dict[str, Any], type, str]] = [
+    (
+        "fetch",
+        _NO_ITEMS,
+        {},
+        TypeError,
+        r"^amap\(\) needs an async function, got str 'fetch'$",
+    ),
+    (
+        cached,
+        5,
+        {},
+        TypeError,
+        r"^amap\(\) needs an iterable or async iterable of arguments, got int; "
+        r"to call async_fn once, use amap\(async_fn, \[arg\]\)$",
+    ),
+    *(
+        (
+            cached,
+            _NO_ITEMS,
+            {"limit": limit},
+            ValueError,
+            rf"^amap\(\): limit must be >= 1 \(the most items in hand at "
+            rf"once\), got {limit}; use limit=None for no limit$",
+        )
+        for limit in (0, -1)
+    ),
+    *(
+        (
+            cached,
+            _NO_ITEMS,
+            {"limit": limit},
+            TypeError,
+            rf"^amap\(\): limit must be an int >= 1 or None, got {shown}$",
+        )
+        for limit, shown in ((True, "bool True"), (1.5, "float 1.5"), ("2", "str '2'"))
+    ),
+    (
+        cached,
+        _NO_ITEMS,
+        {"limiter": 5},
+        TypeError,
+        r"^amap\(\): limiter must be usable as 'async with limiter:' \(a "
+        r"trio\.CapacityLimiter, trio\.Semaphore, RateLimiter, \.\.\.\) or a "
+        r"tuple of them, got 5$",
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("call", "exc", "match"),
-    [
-        (
-            lambda items: amap(_bad("fetch"), items),
-            TypeError,
-            r"^amap\(\) needs an async function, got str 'fetch'$",
-        ),
-        (
-            lambda items: amap(cached, _bad(5)),
-            TypeError,
-            r"^amap\(\) needs an iterable or async iterable of arguments, got int; "
-            r"to call async_fn once, use amap\(async_fn, \[arg\]\)$",
-        ),
-        *(
-            (
-                partial(lambda limit, items: amap(cached, items, limit=limit), limit),
-                ValueError,
-                rf"^amap\(\): limit must be >= 1 \(the most items in hand at "
-                rf"once\), got {limit}; use limit=None for no limit$",
-            )
-            for limit in (0, -1)
-        ),
-        *(
-            (
-                partial(
-                    lambda limit, items: amap(cached, items, limit=_bad(limit)), limit
-                ),
-                TypeError,
-                rf"^amap\(\): limit must be an int >= 1 or None, got {shown}$",
-            )
-            for limit, shown in (
-                (True, "bool True"),
-                (1.5, "float 1.5"),
-                ("2", "str '2'"),
-            )
-        ),
-        (
-            lambda items: amap(cached, items, limiter=_bad(5)),
-            TypeError,
-            r"^amap\(\): limiter must be usable as 'async with limiter:' \(a "
-            r"trio\.CapacityLimiter, trio\.Semaphore, RateLimiter, \.\.\.\) or a "
-            r"tuple of them, got 5$",
-        ),
-    ],
+    ("async_fn", "items", "kwargs", "exc", "match"), ARGUMENT_ERRORS
 )
-async def test_argument_errors_at_the_call(call: Any, exc: type, match: str) -> None:
+async def test_argument_errors_at_the_call(
+    async_fn: Any, items: Any, kwargs: dict[str, Any], exc: type, match: str
+) -> None:
     source = Pulled()
+    if items is _NO_ITEMS:
+        items = iter(source)
     with trio.testing.assert_no_checkpoints(), pytest.raises(exc, match=match):
-        call(iter(source))
+        amap(async_fn, items, **kwargs)
     assert source.pulled == []
 
 
@@ -682,16 +721,12 @@ async def test_failure_paths_leave_no_cyclic_garbage() -> None:
     for settled, ordered in ((False, False), (True, False), (True, True)):
         with no_cyclic_garbage():
             for _ in range(100):
-                try:
+                with suppress(ExceptionGroup):
                     await run([1, 2, 3], settled=settled, ordered=ordered)
-                except ExceptionGroup:
-                    pass
     with no_cyclic_garbage():
         for _ in range(100):
-            try:
+            with suppress(ExceptionGroup):
                 await run(broken(), settled=True)
-            except ExceptionGroup:
-                pass
 
 
 async def test_break_leaves_no_cyclic_garbage() -> None:

@@ -150,8 +150,8 @@ async def check_gather_map() -> None:
         list[bytes],
     )
     await gather_map(fetch, [1, 2])  # type: ignore[arg-type]
-    await gather_map(fetch, ["a"], limit="2")  # type: ignore[arg-type]
-    await gather_map(fetch, ["a"], 2)  # type: ignore[call-arg]
+    await gather_map(fetch, ["a"], limit="2")  # type: ignore[call-overload]
+    await gather_map(fetch, ["a"], 2)  # type: ignore[call-overload]
 
 
 async def check_race() -> None:
@@ -212,8 +212,8 @@ async def limiter_checks(urls: list[str]) -> None:
         await gather_map(fetch, urls, limit=20, limiter=(rate, capacity)), list[bytes]
     )
     await gather_map(fetch, urls, limiter=(rate, trio.Semaphore(3)))
-    await gather_map(fetch, urls, limiter=5)  # type: ignore[arg-type]
-    await gather_map(fetch, urls, limiter=[rate])  # type: ignore[arg-type]
+    await gather_map(fetch, urls, limiter=5)  # type: ignore[call-overload]
+    await gather_map(fetch, urls, limiter=[rate])  # type: ignore[call-overload]
     async with trio.open_nursery() as nursery:
         fut = spawn(nursery, fetch, "u", limiter=(rate, capacity))
         assert_type(await fut.get(), bytes)
