@@ -538,11 +538,13 @@ async def test_race_not_callable_is_a_type_error_at_once() -> None:
 
 
 async def cached(value: int = 0) -> int:
-    # A cache hit: never awaits, so the helper's own checkpoint is all there is.
-    return value
+    # A cache hit: never yields to trio, so the helper's own checkpoint is
+    # all there is.
+    return await Ready(value)
 
 
 async def raise_now(value: int = 0) -> int:
+    await Ready(None)
     raise ValueError(f"failed {value}")
 
 
@@ -634,7 +636,7 @@ async def test_a_cancelled_call_runs_no_callable() -> None:
 
     async def record(value: int = 0) -> int:
         ran.append(value)
-        return value
+        return await Ready(value)
 
     for helper in (
         lambda: gather(record, record),
@@ -698,9 +700,6 @@ async def test_gather_map_missing_async_first_item(limit: int | None) -> None:
 
 
 async def test_gather_map_missing_async_on_a_later_item_fails_the_group() -> None:
-    async def sometimes(value: int) -> Any:
-        return cached(value) if value == 0 else value
-
     def maker(value: int) -> Any:
         return cached(value) if value == 0 else value
 
@@ -712,7 +711,6 @@ async def test_gather_map_missing_async_on_a_later_item_fails_the_group() -> Non
         )
     ):
         await gather_map(maker, [0, 1], limit=1)
-    del sometimes
 
 
 # -- gather_map: async input, settled ---------------------------------------------
@@ -772,6 +770,7 @@ async def test_gather_map_async_input_error(limit: int | None) -> None:
     tracker = Tracker()
 
     async def broken(after_items: int) -> AsyncIterator[int]:
+        await trio.lowlevel.checkpoint()
         for number in range(after_items):
             yield number
         raise KeyError("items")
