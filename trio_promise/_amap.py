@@ -306,8 +306,10 @@ class AmapIterator(Generic[P_co]):
 
     __slots__ = ("_amap",)
 
-    def __init__(self, amap: _Amap) -> None:
-        self._amap = amap
+    def __init__(self, state: object) -> None:
+        # Made by amap() only; typed object so that the docs show no
+        # private class.
+        self._amap = cast("_Amap", state)
 
     def __aiter__(self) -> AmapIterator[P_co]:
         """Return the iterator itself."""
