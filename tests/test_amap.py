@@ -715,6 +715,39 @@ async def test_iterating_from_a_task_outside_the_block() -> None:
             await trio.testing.wait_all_tasks_blocked()
 
 
+async def test_iterating_from_a_task_above_the_block() -> None:
+    box: list[AmapIterator[Any]] = []
+    done = trio.Event()
+
+    async def owner() -> None:
+        async with amap(cached, [1]) as results:
+            box.append(results)
+            await done.wait()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(owner)
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(RuntimeError, match=r"in a task that did not enter it"):
+            await box[0].__anext__()
+        done.set()
+
+
+async def test_a_limiter_wait_cancelled_closes_the_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    calls = Calls()
+    limiter = trio.CapacityLimiter(1)
+    with trio.move_on_after(1.5):
+        async with amap(calls.call, range(3), limiter=limiter) as results:
+            async for _ in results:
+                calls.took()
+    # One ran to its end, one was cancelled in its call, one while waiting
+    # for the limiter (its coroutine closed, else Python would warn).
+    assert calls.taken == 1
+    assert calls.started == [0, 1]
+    assert limiter.borrowed_tokens == 0
+
+
 # -- no reference cycles -----------------------------------------------------------
 
 

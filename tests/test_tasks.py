@@ -877,3 +877,49 @@ async def test_gather_map_failures_leave_no_cyclic_garbage(limit: int | None) ->
         for _ in range(100):
             with suppress(ExceptionGroup):
                 await gather_map(raise_now, [1, 2, 3], limit=limit)
+
+
+# -- edges: unprintable callables, non-coroutine awaitables, limiter waits --------
+
+
+class Unprintable:
+    """A callable whose repr raises: error messages must not."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    def __call__(self) -> int:
+        return 0
+
+
+async def test_missing_async_message_survives_a_failing_repr() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"^gather\(\) needs an async function, but <Unprintable instance "
+        r"at 0x[0-9a-f]+> returned int 0; is it missing 'async def'\?$",
+    ):
+        await gather(_bad_fn(Unprintable()))
+
+
+def _bad_fn(value: object) -> Any:
+    return value
+
+
+async def test_missing_async_leaves_other_awaitables_alone() -> None:
+    # A Ready is awaitable but not a coroutine: nothing to close.
+    with pytest.raises(TypeError, match=_MISSING.format("race")):
+        await race(lambda: Ready(1), _bad_fn(not_async))
+
+
+async def test_gather_map_cancelled_while_waiting_for_a_limiter(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    tracker = Tracker()
+    limiter = trio.CapacityLimiter(1)
+    with trio.move_on_after(1) as scope:
+        await gather_map(partial(tracker.call, 10), range(3), limiter=limiter)
+    assert scope.cancelled_caught
+    # One ran (and was cancelled); two never got the limiter, and their
+    # coroutines were closed (else Python would warn, an error here).
+    assert tracker.started == tracker.cancelled == 1
+    assert limiter.borrowed_tokens == 0

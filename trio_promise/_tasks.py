@@ -94,11 +94,12 @@ _repr.maxstring = _repr.maxother = 60
 
 
 def short_repr(obj: object) -> str:
-    """A repr for error messages: short for a huge object, and never raises."""
-    try:
-        return _repr.repr(obj)
-    except Exception:  # a repr that raises must not hide the real error
-        return f"<{type(obj).__qualname__} object (repr failed)>"
+    """A repr for error messages: short for a huge object, and never raises.
+
+    ``reprlib`` shortens it, and answers ``<X instance at 0x...>`` for an
+    object whose own ``repr`` raises.
+    """
+    return _repr.repr(obj)
 
 
 def describe(obj: object) -> str:
