@@ -7,18 +7,20 @@ takes no real time, so the timings asserted here are exact.
 from __future__ import annotations
 
 import gc
+import inspect
+import signal
 import subprocess
 import sys
 from contextlib import contextmanager, suppress
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import outcome
 import pytest
 import trio
 import trio.testing
 
-from trio_promise import AmapIterator, amap
+from trio_promise import AmapIterator, amap, gather_map
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
@@ -26,6 +28,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Generator, Iterator
     from pathlib import Path
+    from types import FrameType
 
 
 T = TypeVar("T")
@@ -746,6 +749,92 @@ async def test_a_limiter_wait_cancelled_closes_the_call(
     assert calls.taken == 1
     assert calls.started == [0, 1]
     assert limiter.borrowed_tokens == 0
+
+
+# -- KeyboardInterrupt at any line -------------------------------------------------
+
+
+def _ki_scenario(
+    ordered: bool, settled: bool, interrupt_at: int | None
+) -> tuple[int, BaseException | None, trio.CapacityLimiter, Calls]:
+    """Run one amap to its end; SIGINT at the n-th line run in trio_promise.
+
+    Returns the number of trio_promise lines run, what ``trio.run`` raised,
+    and the objects whose state must be whole afterwards.
+    """
+    files = {inspect.getfile(amap), inspect.getfile(gather_map)}
+    calls = Calls()
+    limiter = trio.CapacityLimiter(1)
+    lines = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal lines
+        if frame.f_code.co_filename not in files:
+            return None
+        if event == "line":
+            lines += 1
+            if lines == interrupt_at:
+                # trio's handler decides, as for a real ^C: raise here if
+                # this frame is not KI-protected, else later, in main.
+                signal.raise_signal(signal.SIGINT)
+        return trace
+
+    async def main() -> None:
+        with trio.fail_after(100):  # a hang would be a bug: fail instead
+            async with amap(
+                partial(calls.call, delay=1),
+                range(4),
+                limit=2,
+                limiter=limiter,
+                ordered=ordered,
+                settled=settled,
+            ) as results:
+                async for _ in results:
+                    calls.took()
+
+    # Anything but the interrupt (TooSlowError: a hang; TrioInternalError)
+    # propagates and fails the test.
+    error: BaseException | None = None
+    sys.settrace(trace)
+    try:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    except (KeyboardInterrupt, BaseExceptionGroup) as exc:
+        error = exc
+    finally:
+        sys.settrace(None)
+    return lines, error, limiter, calls
+
+
+def _only_keyboard_interrupts(error: BaseException) -> bool:
+    if isinstance(error, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", error)
+        return all(_only_keyboard_interrupts(each) for each in group.exceptions)
+    return isinstance(error, KeyboardInterrupt)
+
+
+@pytest.mark.parametrize(("ordered", "settled"), [(False, False), (True, True)])
+# An interrupt at a task's very first instruction, before any line of it
+# runs, leaves its coroutine argument unawaited, as it would for any task
+# that nursery.start_soon() was given a coroutine for: Python's warning, not
+# a leak. Everything else must be whole.
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+def test_keyboard_interrupt_at_any_line_leaves_nothing_behind(
+    ordered: bool, settled: bool
+) -> None:
+    total, error, _, calls = _ki_scenario(ordered, settled, None)
+    assert error is None
+    assert calls.taken == 4
+    for interrupt_at in range(1, total + 1):
+        _, error, limiter, calls = _ki_scenario(ordered, settled, interrupt_at)
+        # The interrupt came out of trio.run (trio may have raised it from
+        # a task, in a group); nothing hung (no TooSlowError).
+        assert error is not None, interrupt_at
+        assert _only_keyboard_interrupts(error), (interrupt_at, error)
+        # No limiter slot lost, no call left running; and (filterwarnings =
+        # error) no coroutine left that nobody awaited.
+        assert limiter.borrowed_tokens == 0, interrupt_at
+        assert calls.running == 0, interrupt_at
+        del error
 
 
 # -- no reference cycles -----------------------------------------------------------

@@ -37,6 +37,7 @@ from ._tasks import (
     call_async_fn,
     capture,
     check_limit,
+    close_all,
     open_items,
     run_call,
 )
@@ -154,14 +155,17 @@ class _Amap:
                     )
                 if item is NOTHING:
                     return
-                # Called here, as start_soon does (a function missing async is
-                # a TypeError of this task, raised into the nursery).
-                self.start(item, call_async_fn(self.async_fn, (item,), "amap"))
+                self.start(item)
         finally:
             self.fed()
 
     @trio.lowlevel.enable_ki_protection
-    def start(self, item: object, awaitable: Awaitable[object]) -> None:
+    def start(self, item: object) -> None:
+        # async_fn(item) is called here, as start_soon does (a function
+        # missing async is a TypeError of the feeder, raised into the
+        # nursery), and under the same KI protection as the rest: a
+        # KeyboardInterrupt cannot leave a coroutine that nobody awaits.
+        awaitable = call_async_fn(self.async_fn, (item,), "amap")
         slot = _Slot(item)
         if self.ordered:
             self.queue.append(slot)
@@ -180,14 +184,21 @@ class _Amap:
     async def work(self, slot: _Slot, awaitable: Awaitable[object]) -> None:
         """Run one call; hand its result (or outcome) to the loop."""
         result: object
-        if self.settled:
-            # capture() catches in a frame of its own, which holds nothing
-            # that leads back to the outcome (no reference cycle).
-            result = await capture(self.limiters, awaitable)
-        elif self.limiters:
-            result = await run_call(self.limiters, awaitable)
-        else:
-            result = await awaitable
+        try:
+            if self.settled:
+                # capture() catches in a frame of its own, which holds
+                # nothing that leads back to the outcome (no reference cycle).
+                result = await capture(self.limiters, awaitable)
+            elif self.limiters:
+                result = await run_call(self.limiters, awaitable)
+            else:
+                result = await awaitable
+        except BaseException:
+            # A KeyboardInterrupt (or a cancellation) before the call began:
+            # close it, or Python warns that it was never awaited. (After it
+            # ran, close() does nothing.)
+            close_all((awaitable,))
+            raise
         self.finish(slot, result)
 
     @trio.lowlevel.enable_ki_protection
@@ -258,8 +269,14 @@ class _Amap:
 
 
 @asynccontextmanager
+@trio.lowlevel.enable_ki_protection
 async def _session(state: _Amap) -> AsyncGenerator[AmapIterator[object], None]:
-    """What ``async with amap(...)`` does: the nursery, the feeder, the exit."""
+    """What ``async with amap(...)`` does: the nursery, the feeder, the exit.
+
+    KI-protected, as trio's own nursery manager is: entering (the nursery
+    opened, the feeder started) and leaving (cancel, wait, clean up) are
+    units. The loop body runs in the user's frames, unprotected.
+    """
     state.owner = trio.lowlevel.current_task()
     try:
         async with trio.open_nursery() as nursery:
