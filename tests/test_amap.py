@@ -795,13 +795,15 @@ def _ki_scenario(
     # Anything but the interrupt (TooSlowError: a hang; TrioInternalError)
     # propagates and fails the test.
     error: BaseException | None = None
+    # Put back whatever traced before (coverage's tracer, under dev.py).
+    previous = sys.gettrace()
     sys.settrace(trace)
     try:
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     except (KeyboardInterrupt, BaseExceptionGroup) as exc:
         error = exc
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return lines, error, limiter, calls
 
 
