@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import sys
+from contextlib import contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import outcome
 import pytest
 import trio
 import trio.testing
@@ -19,7 +22,14 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import (
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Generator,
+        Iterable,
+        Iterator,
+    )
 
 T = TypeVar("T")
 
@@ -389,16 +399,16 @@ async def test_gather_map_bad_arguments_at_once() -> None:
             r"call async_fn once, use gather_map\(async_fn, \[arg\]\)$",
         ),
     ):
-        await gather_map(at_once, 5)  # type: ignore[arg-type]
+        await gather_map(at_once, 5)  # type: ignore[call-overload]
     with pytest.raises(
         TypeError, match=r"^gather_map\(\) needs an async function, got NoneType"
     ):
-        await gather_map(None, numbers())  # type: ignore[arg-type]
+        await gather_map(None, numbers())  # type: ignore[call-overload]
     with pytest.raises(
         TypeError,
         match=r"^gather_map\(\): limiter must be usable as 'async with limiter:'",
     ):
-        await gather_map(at_once, numbers(), limiter=object())  # type: ignore[arg-type]
+        await gather_map(at_once, numbers(), limiter=object())  # type: ignore[call-overload]
     assert pulled == []
 
 
@@ -522,3 +532,394 @@ async def test_race_not_callable_is_a_type_error_at_once() -> None:
     ):
         await race(partial(tracker.call, 0, 1), 1)  # type: ignore[call-overload]
     assert tracker.started == 0
+
+
+# -- every helper is a cancel point, also when nothing awaits ----------------------
+
+
+async def cached(value: int = 0) -> int:
+    # A cache hit: never yields to trio, so the helper's own checkpoint is
+    # all there is.
+    return await Ready(value)
+
+
+async def raise_now(value: int = 0) -> int:
+    await Ready(None)
+    raise ValueError(f"failed {value}")
+
+
+class AIter:
+    """An async iterator that never awaits either.
+
+    A class, not an async generator: one left unfinished (the helper was
+    cancelled) must not make trio warn when it is collected.
+    """
+
+    def __init__(self, items: Iterable[int]) -> None:
+        self.items = iter(items)
+
+    def __aiter__(self) -> AIter:
+        return self
+
+    async def __anext__(self) -> int:
+        try:
+            return next(self.items)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+def _gather_map_helper(
+    limit: int | None, settled: bool, make: Callable[[], Iterable[int] | AIter]
+) -> Callable[[], Awaitable[object]]:
+    async def helper() -> object:
+        return await gather_map(cached, make(), limit=limit, settled=settled)
+
+    return helper
+
+
+HELPERS: dict[str, Callable[[], Awaitable[object]]] = {
+    "gather()": gather,
+    "gather": lambda: gather(cached, cached),
+    "race": lambda: race(cached, cached),
+    "race of failures": lambda: race(partial(raise_now, 1), cached),
+    **{
+        f"gather_map limit={limit} settled={settled} {kind}": _gather_map_helper(
+            limit, settled, make
+        )
+        for limit in (None, 1, 3)
+        for settled in (False, True)
+        for kind, make in (
+            ("list", lambda: [1, 2, 3]),
+            ("empty", list[int]),
+            ("async", lambda: AIter([1, 2, 3])),
+            ("empty async", lambda: AIter([])),
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("name", HELPERS)
+async def test_a_cancelled_loop_stops_at_the_first_call(name: str) -> None:
+    helper = HELPERS[name]
+    iterations = 0
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        while True:
+            await helper()
+            iterations += 1  # pragma: no cover
+    assert scope.cancelled_caught
+    assert iterations == 0
+
+
+@pytest.mark.parametrize("name", HELPERS)
+async def test_a_loop_cancelled_midway_stops_at_the_next_call(name: str) -> None:
+    helper = HELPERS[name]
+    iterations = 0
+    with trio.CancelScope() as scope:
+        while True:
+            await helper()
+            iterations += 1
+            if iterations == 5:
+                scope.cancel()
+    assert scope.cancelled_caught
+    assert iterations == 5
+
+
+@pytest.mark.parametrize("name", HELPERS)
+async def test_every_path_is_a_checkpoint(name: str) -> None:
+    with trio.testing.assert_checkpoints():
+        await HELPERS[name]()
+
+
+async def test_a_cancelled_call_runs_no_callable() -> None:
+    ran: list[int] = []
+
+    async def record(value: int = 0) -> int:
+        ran.append(value)
+        return await Ready(value)
+
+    for helper in (
+        lambda: gather(record, record),
+        lambda: race(record),
+        lambda: gather_map(record, [1, 2]),
+        lambda: gather_map(record, [1, 2], limit=1),
+        lambda: gather_map(record, AIter([1, 2]), settled=True),
+    ):
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await helper()
+        assert scope.cancelled_caught
+    assert ran == []
+
+
+# -- a function missing async is a TypeError at once --------------------------------
+
+
+def not_async(value: int = 0) -> int:
+    return value
+
+
+_MISSING = (
+    r"^{}\(\) needs an async function, but <function not_async at 0x[0-9a-f]+> "
+    r"returned int 0; is it missing 'async def'\?$"
+)
+
+
+async def test_gather_missing_async_is_a_type_error_before_anything() -> None:
+    tracker = Tracker()
+    with (
+        trio.testing.assert_no_checkpoints(),
+        pytest.raises(TypeError, match=_MISSING.format("gather")),
+    ):
+        await gather(partial(tracker.call, 0, 1), not_async)  # type: ignore[arg-type]
+    # The tracker's coroutine was made, then closed (else Python would warn,
+    # an error here): its body never ran.
+    assert tracker.started == 0
+
+
+async def test_race_missing_async_is_a_type_error_before_anything() -> None:
+    tracker = Tracker()
+    with (
+        trio.testing.assert_no_checkpoints(),
+        pytest.raises(TypeError, match=_MISSING.format("race")),
+    ):
+        await race(partial(tracker.call, 0, 1), not_async)  # type: ignore[arg-type]
+    assert tracker.started == 0
+
+
+@pytest.mark.parametrize("limit", [None, 2])
+async def test_gather_map_missing_async_first_item(limit: int | None) -> None:
+    with (
+        trio.testing.assert_no_checkpoints(),
+        pytest.raises(TypeError, match=_MISSING.format("gather_map")),
+    ):
+        await gather_map(not_async, [0, 1], limit=limit)  # type: ignore[arg-type]
+    # An async iterable: after its first item is read, still a plain error.
+    with pytest.raises(TypeError, match=_MISSING.format("gather_map")):
+        await gather_map(not_async, AIter([0, 1]), limit=limit)  # type: ignore[arg-type]
+
+
+async def test_gather_map_missing_async_on_a_later_item_fails_the_group() -> None:
+    def maker(value: int) -> Any:
+        return cached(value) if value == 0 else value
+
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(
+            TypeError,
+            match=r"^gather_map\(\) needs an async function, but <function .*maker "
+            r"at 0x[0-9a-f]+> returned int 1; is it missing 'async def'\?$",
+        )
+    ):
+        await gather_map(maker, [0, 1], limit=1)
+
+
+# -- gather_map: async input, settled ---------------------------------------------
+
+
+async def test_gather_map_async_input_in_order_and_lazily(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    pulled: list[int] = []
+    tracker = Tracker()
+
+    async def numbers() -> AsyncIterator[int]:
+        for number in range(9):
+            await trio.lowlevel.checkpoint()
+            pulled.append(number)
+            yield number
+
+    async def call(number: int) -> int:
+        result: int = await tracker.call(3 - number % 3, number)
+        return result
+
+    async with trio.open_nursery() as nursery:
+        results: list[list[int]] = []
+        nursery.start_soon(
+            lambda: _collect(results, gather_map(call, numbers(), limit=3))
+        )
+        await trio.testing.wait_all_tasks_blocked()
+        assert pulled == [0, 1, 2]  # nothing read ahead of a free slot
+    assert results == [[n for n in range(9)]]
+    assert tracker.most == 3
+
+
+async def _collect(into: list[T], awaitable: Awaitable[T]) -> None:
+    into.append(await awaitable)
+
+
+async def test_gather_map_from_a_memory_channel(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    send, receive = trio.open_memory_channel[int](0)
+
+    async def producer() -> None:
+        async with send:
+            for number in range(4):
+                await trio.sleep(1)
+                await send.send(number)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(producer)
+        assert await gather_map(partial(after, 5), receive) == [0, 1, 2, 3]
+    # Each started as it arrived: the last at 4 s, done at 9 s.
+    assert trio.current_time() == 9
+
+
+@pytest.mark.parametrize("limit", [None, 2])
+async def test_gather_map_async_input_error(limit: int | None) -> None:
+    tracker = Tracker()
+
+    async def broken(after_items: int) -> AsyncIterator[int]:
+        await trio.lowlevel.checkpoint()
+        for number in range(after_items):
+            yield number
+        raise KeyError("items")
+
+    # On the first read, nothing has started: the error as it is.
+    with pytest.raises(KeyError, match=r"^'items'$"):
+        await gather_map(partial(tracker.call, 10), broken(0), limit=limit)
+    # Later, it cancels the running calls and comes in the group.
+    with pytest.RaisesGroup(KeyError):
+        await gather_map(partial(tracker.call, 10), broken(1), limit=limit)
+    assert tracker.started == tracker.cancelled == 1
+
+
+async def test_gather_map_first_read_error_comes_as_it_is() -> None:
+    class Broken:
+        def __iter__(self) -> Broken:
+            return self
+
+        def __next__(self) -> int:
+            raise KeyError("first")
+
+    with pytest.raises(KeyError, match=r"^'first'$"):
+        await gather_map(cached, Broken(), limit=2)
+
+
+@pytest.mark.parametrize("limit", [None, 2])
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_gather_map_settled_keeps_failures_in_place(
+    limit: int | None, is_async: bool, autojump_clock: trio.testing.MockClock
+) -> None:
+    tracker = Tracker()
+
+    async def call(number: int) -> int:
+        if number % 3 == 1:
+            await fail_after(number, ValueError(f"bad {number}"))
+        result: int = await tracker.call(5 - number, number * 10)
+        return result
+
+    numbers = range(6)
+    results = await gather_map(
+        call, AIter(numbers) if is_async else numbers, limit=limit, settled=True
+    )
+    assert len(results) == 6
+    for number, result in zip(numbers, results, strict=False):
+        if number % 3 == 1:
+            assert isinstance(result, outcome.Error)
+            assert repr(result.error) == f"ValueError('bad {number}')"
+        else:
+            assert result == outcome.Value(number * 10)
+    # Nothing was cancelled: every call ran to its end.
+    assert tracker.cancelled == 0
+    assert tracker.started == 4
+
+
+async def test_gather_map_settled_lets_base_exceptions_through() -> None:
+    async def stop(number: int) -> int:
+        await trio.lowlevel.checkpoint()
+        raise Stop
+
+    with pytest.RaisesGroup(Stop):
+        await gather_map(stop, [1, 2], settled=True)
+
+
+async def test_gather_map_settled_outcomes_are_fresh() -> None:
+    results = await gather_map(raise_now, [1, 2], settled=True)
+    assert results[0] is not results[1]
+    for result in results:
+        with pytest.raises(ValueError, match=r"^failed \d$"):
+            result.unwrap()
+
+
+async def test_gather_map_settled_limiter_composes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    tracker = Tracker()
+    results = await gather_map(
+        partial(tracker.call, 1), range(4), limiter=trio.Semaphore(2), settled=True
+    )
+    assert results == [outcome.Value(n) for n in range(4)]
+    assert tracker.most == 2
+
+
+# -- no reference cycles on failure paths ----------------------------------------
+
+
+@contextmanager
+def no_cyclic_garbage() -> Generator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("limit", [None, 2])
+async def test_gather_map_failures_leave_no_cyclic_garbage(limit: int | None) -> None:
+    with no_cyclic_garbage():
+        for _ in range(100):
+            results = await gather_map(raise_now, [1, 2, 3], limit=limit, settled=True)
+            del results
+    with no_cyclic_garbage():
+        for _ in range(100):
+            with suppress(ExceptionGroup):
+                await gather_map(raise_now, [1, 2, 3], limit=limit)
+
+
+# -- edges: unprintable callables, non-coroutine awaitables, limiter waits --------
+
+
+class Unprintable:
+    """A callable whose repr raises: error messages must not."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    def __call__(self) -> int:
+        return 0
+
+
+async def test_missing_async_message_survives_a_failing_repr() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"^gather\(\) needs an async function, but <Unprintable instance "
+        r"at 0x[0-9a-f]+> returned int 0; is it missing 'async def'\?$",
+    ):
+        await gather(_bad_fn(Unprintable()))
+
+
+def _bad_fn(value: object) -> Any:
+    return value
+
+
+async def test_missing_async_leaves_other_awaitables_alone() -> None:
+    # A Ready is awaitable but not a coroutine: nothing to close.
+    with pytest.raises(TypeError, match=_MISSING.format("race")):
+        await race(lambda: Ready(1), _bad_fn(not_async))
+
+
+async def test_gather_map_cancelled_while_waiting_for_a_limiter(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    tracker = Tracker()
+    limiter = trio.CapacityLimiter(1)
+    with trio.move_on_after(1) as scope:
+        await gather_map(partial(tracker.call, 10), range(3), limiter=limiter)
+    assert scope.cancelled_caught
+    # One ran (and was cancelled); two never got the limiter, and their
+    # coroutines were closed (else Python would warn, an error here).
+    assert tracker.started == tracker.cancelled == 1
+    assert limiter.borrowed_tokens == 0

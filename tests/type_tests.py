@@ -18,12 +18,14 @@ import trio
 from typing_extensions import assert_type
 
 from trio_promise import (
+    AmapIterator,
     AsCompleted,
     Correlator,
     Future,
     FutureStatistics,
     RateLimiter,
     RateLimiterStatistics,
+    amap,
     as_completed,
     gather,
     gather_map,
@@ -35,6 +37,7 @@ from trio_promise import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from contextlib import AbstractAsyncContextManager
 
 
@@ -187,8 +190,8 @@ async def check_gather_map() -> None:
         list[bytes],
     )
     await gather_map(fetch, [1, 2])  # type: ignore[arg-type]
-    await gather_map(fetch, ["a"], limit="2")  # type: ignore[arg-type]
-    await gather_map(fetch, ["a"], 2)  # type: ignore[call-arg]
+    await gather_map(fetch, ["a"], limit="2")  # type: ignore[call-overload]
+    await gather_map(fetch, ["a"], 2)  # type: ignore[call-overload]
 
 
 async def check_race() -> None:
@@ -220,6 +223,72 @@ async def check_joins(futs: list[Future[int]], texts: set[Future[str]]) -> None:
         async for text in closing:
             assert_type(text, Future[str])
     as_completed(futs).close()  # type: ignore[attr-defined]
+
+
+# -- gather_map settled, async input ----------------------------------------
+
+
+async def check_gather_map_settled(urls: list[str], more: AsyncIterator[str]) -> None:
+    assert_type(
+        await gather_map(fetch, urls, settled=True), list[outcome.Outcome[bytes]]
+    )
+    assert_type(await gather_map(fetch, urls, limit=3, settled=False), list[bytes])
+    assert_type(await gather_map(fetch, more), list[bytes])
+    assert_type(
+        await gather_map(fetch, more, limit=2, settled=True),
+        list[outcome.Outcome[bytes]],
+    )
+    flag: bool = bool(urls)
+    assert_type(
+        await gather_map(fetch, urls, settled=flag),
+        list[bytes] | list[outcome.Outcome[bytes]],
+    )
+    await gather_map(fetch, urls, settled="yes")  # type: ignore[call-overload]
+    await gather_map(fetch, [b"x"], settled=True)  # type: ignore[arg-type]
+
+
+# -- amap ----------------------------------------
+
+
+async def check_amap(urls: list[str], more: AsyncIterator[str]) -> None:
+    async with amap(fetch, urls) as results:
+        assert_type(results, AmapIterator[tuple[str, bytes]])
+        async for url, page in results:
+            assert_type(url, str)
+            assert_type(page, bytes)
+    async with amap(fetch, more, limit=10, ordered=True) as results:
+        async for url, page in results:
+            assert_type(url, str)
+            assert_type(page, bytes)
+    async with amap(fetch, urls, limit=10, settled=True) as settled:
+        async for url, result in settled:
+            assert_type(url, str)
+            assert_type(result, outcome.Outcome[bytes])
+    async with amap(count_to, range(3), limiter=RateLimiter(10)) as numbers:
+        assert_type(await numbers.__anext__(), tuple[int, int])
+    manager: AbstractAsyncContextManager[AmapIterator[tuple[str, bytes]]] = amap(
+        fetch, urls
+    )
+    del manager
+    # A covariant iterator: pairs of str and bytes are pairs of objects.
+    wide: AmapIterator[tuple[object, object]] = results
+    del wide
+    amap(fetch, [1, 2])  # type: ignore[arg-type]
+    amap(fetch, urls, limit="10")  # type: ignore[call-overload]
+    amap(fetch, urls, limiter=5)  # type: ignore[call-overload]
+    amap(fetch, urls, 10)  # type: ignore[call-overload]
+    amap(fetch)  # type: ignore[call-overload]
+    async for _ in amap(fetch, urls):  # type: ignore[attr-defined]
+        pass
+    async with amap(fetch, urls) as results:
+        async for _url, page in results:
+            page.upper()
+            page + "x"  # type: ignore[operator]
+
+
+async def count_to(number: int) -> int:
+    await trio.lowlevel.checkpoint()
+    return number
 
 
 # -- ratelimit ----------------------------------------
@@ -257,8 +326,8 @@ async def limiter_checks(urls: list[str]) -> None:
         await gather_map(fetch, urls, limit=20, limiter=(rate, capacity)), list[bytes]
     )
     await gather_map(fetch, urls, limiter=(rate, trio.Semaphore(3)))
-    await gather_map(fetch, urls, limiter=5)  # type: ignore[arg-type]
-    await gather_map(fetch, urls, limiter=[rate])  # type: ignore[arg-type]
+    await gather_map(fetch, urls, limiter=5)  # type: ignore[call-overload]
+    await gather_map(fetch, urls, limiter=[rate])  # type: ignore[call-overload]
     async with trio.open_nursery() as nursery:
         fut = spawn(nursery, fetch, "u", limiter=(rate, capacity))
         assert_type(await fut.get(), bytes)

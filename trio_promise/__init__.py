@@ -8,13 +8,16 @@ the same answer. Around it:
 * :func:`wait_all`, :func:`wait_settled`, :func:`wait_any` and
   :func:`as_completed` wait on many futures from one task;
 * :func:`gather`, :func:`gather_map` and :func:`race` run async callables
-  concurrently in a nursery of their own;
+  concurrently in a nursery of their own, and :func:`amap` streams the
+  results of a map over many items, with bounded memory;
 * :class:`RateLimiter` and ``limiter=`` compose limits with every helper;
 * :class:`Correlator` matches replies to requests in protocol code.
 
 Everything is importable from here: ``from trio_promise import Future``.
 """
 
+from ._amap import AmapIterator as AmapIterator
+from ._amap import amap as amap
 from ._correlator import Correlator as Correlator
 from ._exceptions import AlreadySetError as AlreadySetError
 from ._exceptions import BrokenPromiseError as BrokenPromiseError
@@ -35,6 +38,7 @@ from ._version import __version__ as __version__
 
 __all__ = [
     "AlreadySetError",
+    "AmapIterator",
     "AsCompleted",
     "BrokenPromiseError",
     "Correlator",
@@ -42,6 +46,7 @@ __all__ = [
     "FutureStatistics",
     "RateLimiter",
     "RateLimiterStatistics",
+    "amap",
     "as_completed",
     "gather",
     "gather_map",

@@ -4,13 +4,39 @@ Each one opens a nursery of its own and returns only when every task it
 started has finished, so no task outlives the call, whichever way it ends
 (result, failure, or cancellation from outside). Tasks are named after the
 user's function.
+
+Every helper is a cancel point on every path: a nursery's exit is only a
+schedule point (it waits for the children, and a child that never awaits
+never sees a cancellation), so each helper checks for cancellation itself,
+once, before it starts anything. A cancelled call then starts no task and
+runs none of the user's code (its coroutine objects are closed).
+
+Like ``nursery.start_soon``, the helpers call the user's functions at once to
+get their coroutines, so that a function missing ``async`` is a plain
+``TypeError`` before any task starts (``gather`` and ``race`` check every
+callable, ``gather_map`` the first item's call).
 """
 
 from __future__ import annotations
 
+import inspect
+import reprlib
 import sys
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final, overload
+from collections.abc import Coroutine
+from types import CoroutineType
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Generic,
+    Literal,
+    TypeVar,
+    cast,
+    final,
+    overload,
+)
 
+import outcome
 import trio
 
 from ._limit import check_limiters, run_limited
@@ -20,13 +46,36 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Iterator
+    from collections.abc import (
+        AsyncIterable,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Iterable,
+        Iterator,
+        Sequence,
+    )
 
     from ._limit import Limiter, LimiterArg
 
-__all__ = ["gather", "gather_map", "race"]
+__all__ = [
+    "NOTHING",
+    "anext_or_nothing",
+    "call_async_fn",
+    "capture",
+    "check_limit",
+    "close_all",
+    "describe",
+    "gather",
+    "gather_map",
+    "open_items",
+    "race",
+    "run_call",
+    "short_repr",
+]
 
 T = TypeVar("T")
+A = TypeVar("A")
 T1 = TypeVar("T1")
 T2 = TypeVar("T2")
 T3 = TypeVar("T3")
@@ -34,13 +83,162 @@ T4 = TypeVar("T4")
 T5 = TypeVar("T5")
 T6 = TypeVar("T6")
 
+# What a read of an exhausted iterator returns (no item can be this object).
+NOTHING: Final[Any] = object()
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 60
+
+
+# -- shared by gather, gather_map, race and amap ----------------------------
+
+
+def short_repr(obj: object) -> str:
+    """A repr for error messages: short for a huge object, and never raises.
+
+    ``reprlib`` shortens it, and answers ``<X instance at 0x...>`` for an
+    object whose own ``repr`` raises.
+    """
+    return _repr.repr(obj)
+
+
+def describe(obj: object) -> str:
+    """``"int 5"``: type and short repr, for error messages; never raises."""
+    return f"{type(obj).__qualname__} {short_repr(obj)}"
+
+
+def _is_awaitable(obj: object) -> bool:
+    # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
+    return type(obj) is CoroutineType or inspect.isawaitable(obj)
+
+
+def call_async_fn(
+    async_fn: Callable[..., Awaitable[T]], args: tuple[object, ...], caller: str
+) -> Awaitable[T]:
+    """Call ``async_fn(*args)`` now, as ``start_soon`` does; refuse a non-awaitable.
+
+    Raises:
+        TypeError: the result is not awaitable (a function missing ``async``);
+            the message names the function.
+    """
+    awaitable = async_fn(*args)
+    if not _is_awaitable(awaitable):
+        raise TypeError(
+            f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
+            f"{describe(awaitable)}; is it missing 'async def'?"
+        )
+    return awaitable
+
+
+def close_all(awaitables: Iterable[object]) -> None:
+    """Close coroutines that will never run, so Python does not warn about them."""
+    for awaitable in awaitables:
+        if isinstance(awaitable, Coroutine):
+            awaitable.close()
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+async def run_call(limiters: tuple[Limiter, ...], awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` inside ``limiters``; close it if it never ran."""
+    if not limiters:
+        return await awaitable
+    try:
+        # (The cast: pyright cannot solve _await's T through run_limited.)
+        return cast("T", await run_limited(limiters, _await, awaitable))
+    except BaseException:
+        # Failed or cancelled while entering a limiter: the coroutine never
+        # ran. (After it ran, close() does nothing.)
+        close_all((awaitable,))
+        raise
+
+
+async def capture(
+    limiters: tuple[Limiter, ...], awaitable: Awaitable[T]
+) -> outcome.Outcome[T]:
+    """Run the call; an ``Exception`` becomes an ``outcome.Error``.
+
+    A ``BaseException`` (``trio.Cancelled``, ``KeyboardInterrupt``)
+    propagates. This frame is the one that catches, so it is the top of the
+    stored traceback: it must hold nothing that leads back to the outcome
+    (no reference cycle, trio#1770), and it holds only the call.
+    """
+    try:
+        return outcome.Value(await run_call(limiters, awaitable))
+    except Exception as exc:
+        # No checkpoint of our own on this path: this is a step of a task
+        # body (nobody awaits it for one), and adding one would need a local
+        # holding the Error, a reference cycle through this frame.
+        return outcome.Error(exc)  # noqa: ASYNC910
+
+
+def check_limit(limit: object, caller: str, meaning: str) -> int | None:
+    """Return ``limit`` if it is ``None`` or an ``int`` >= 1; else raise at once."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(
+            f"{caller}(): limit must be an int >= 1 or None, got {describe(limit)}"
+        )
+    if limit < 1:
+        raise ValueError(
+            f"{caller}(): limit must be >= 1 ({meaning}), got {limit}; use "
+            f"limit=None for no limit"
+        )
+    return limit
+
+
+def open_items(
+    items: Iterable[A] | AsyncIterable[A], caller: str, refusal: str
+) -> tuple[Iterator[A], None] | tuple[None, AsyncIterator[A]]:
+    """Get the iterator of ``items`` (an async one first), without reading.
+
+    Raises:
+        TypeError: ``items`` is neither; ``refusal`` is the message.
+    """
+    if hasattr(type(items), "__aiter__"):
+        return None, cast("AsyncIterable[A]", items).__aiter__()
+    try:
+        return iter(cast("Iterable[A]", items)), None
+    except TypeError:
+        raise TypeError(refusal) from None
+
+
+async def _cancel_point(awaitables: Sequence[object]) -> None:
+    # The nursery's exit is only a schedule point: this is the cancel point
+    # (cheap, and nothing has started yet, so nothing runs in vain).
+    try:
+        await trio.lowlevel.checkpoint_if_cancelled()
+    except BaseException:
+        close_all(awaitables)
+        raise
+
+
+def _awaitables(
+    async_fns: Sequence[Callable[[], Awaitable[Any]]], caller: str
+) -> list[Awaitable[Any]]:
+    """Check every callable, then call each one; all or nothing."""
+    for async_fn in async_fns:
+        check_async_fn(async_fn, caller)
+    awaitables: list[Awaitable[Any]] = []
+    try:
+        for async_fn in async_fns:
+            awaitables.append(call_async_fn(async_fn, (), caller))
+    except BaseException:
+        close_all(awaitables)
+        raise
+    return awaitables
+
+
 # -- gather -----------------------------------------------------------------
 
 
 async def _gather_one(
-    results: list[Any], index: int, async_fn: Callable[[], Awaitable[Any]]
+    results: list[Any], index: int, awaitable: Awaitable[Any]
 ) -> None:
-    results[index] = await async_fn()
+    results[index] = await awaitable
 
 
 @overload
@@ -102,8 +300,15 @@ async def gather(*async_fns: Callable[[], Awaitable[Any]]) -> tuple[Any, ...]:
     ``ExceptionGroup`` is raised unchanged (one exception per failed task;
     catch it with ``except*``). Cancelling ``gather`` from outside cancels
     every task; ``gather`` returns (or raises) only once all of them have
-    finished. Always a checkpoint, also for ``gather()``, which returns
-    ``()``.
+    finished. Always a checkpoint (a cancel point and a schedule point),
+    also for ``gather()``, which returns ``()``, and when no callable ever
+    awaits: a loop around ``gather`` stops at a cancellation like a loop
+    around ``trio.sleep(0)``. A call that is cancelled before it starts runs
+    none of the callables' code.
+
+    Like ``nursery.start_soon``, ``gather`` calls every callable at once to
+    get its coroutine (the bodies run in the tasks), so a function missing
+    ``async`` is a plain ``TypeError`` before any task starts.
 
     Example::
 
@@ -119,18 +324,21 @@ async def gather(*async_fns: Callable[[], Awaitable[Any]]) -> tuple[Any, ...]:
 
     Raises:
         ExceptionGroup: one or more callables failed (the nursery's group).
-        TypeError: an argument is not callable (raised at once, before any
-            task starts and before any checkpoint).
+        TypeError: an argument is not callable, or does not return an
+            awaitable (``def`` instead of ``async def``); raised at once,
+            before any task starts and before any checkpoint.
     """
-    for async_fn in async_fns:
-        check_async_fn(async_fn, "gather")
-    if not async_fns:
+    awaitables = _awaitables(async_fns, "gather")
+    if not awaitables:
         await trio.lowlevel.checkpoint()
         return ()
-    results: list[Any] = [None] * len(async_fns)
+    await _cancel_point(awaitables)
+    results: list[Any] = [None] * len(awaitables)
     async with trio.open_nursery() as nursery:
-        for index, async_fn in enumerate(async_fns):
-            nursery.start_soon(_gather_one, results, index, async_fn, name=async_fn)
+        for index, awaitable in enumerate(awaitables):
+            nursery.start_soon(
+                _gather_one, results, index, awaitable, name=async_fns[index]
+            )
     return tuple(results)
 
 
@@ -140,41 +348,72 @@ async def gather(*async_fns: Callable[[], Awaitable[Any]]) -> tuple[Any, ...]:
 async def _map_one(
     results: list[Any],
     index: int,
+    awaitable: Awaitable[Any],
     limiters: tuple[Limiter, ...],
-    async_fn: Callable[[Any], Awaitable[Any]],
-    item: object,
+    settled: bool,
     slots: trio.Semaphore | None,
 ) -> None:
     try:
-        if limiters:
-            results[index] = await run_limited(limiters, async_fn, item)
+        if settled:
+            results[index] = await capture(limiters, awaitable)
         else:
-            results[index] = await async_fn(item)
+            results[index] = await run_call(limiters, awaitable)
     finally:
         if slots is not None:
             slots.release()
 
 
+@overload
 async def gather_map(
-    async_fn: Callable[[T1], Awaitable[T]],
-    iterable: Iterable[T1],
+    async_fn: Callable[[A], Awaitable[T]],
+    items: Iterable[A] | AsyncIterable[A],
     *,
     limit: int | None = None,
     limiter: LimiterArg = None,
-) -> list[T]:
+    settled: Literal[False] = False,
+) -> list[T]: ...
+@overload
+async def gather_map(
+    async_fn: Callable[[A], Awaitable[T]],
+    items: Iterable[A] | AsyncIterable[A],
+    *,
+    limit: int | None = None,
+    limiter: LimiterArg = None,
+    settled: Literal[True],
+) -> list[outcome.Outcome[T]]: ...
+@overload
+async def gather_map(
+    async_fn: Callable[[A], Awaitable[T]],
+    items: Iterable[A] | AsyncIterable[A],
+    *,
+    limit: int | None = None,
+    limiter: LimiterArg = None,
+    settled: bool,
+) -> list[T] | list[outcome.Outcome[T]]: ...
+
+
+async def gather_map(
+    async_fn: Callable[[A], Awaitable[T]],
+    items: Iterable[A] | AsyncIterable[A],
+    *,
+    limit: int | None = None,
+    limiter: LimiterArg = None,
+    settled: bool = False,
+) -> list[T] | list[outcome.Outcome[T]]:
     """Call ``async_fn(item)`` for each item concurrently; results in order.
 
     Each call runs in its own task (named after ``async_fn``) in a nursery
     that ``gather_map`` opens; ``results[i]`` is the result for the ``i``-th
-    item, whatever order the calls finish in.
+    item, whatever order the calls finish in. :func:`amap` is the streaming
+    twin: the same limits and laziness, results as they come.
 
-    With ``limit``, at most ``limit`` calls run at once, and the iterable is
-    read lazily: the next item is taken only when a slot is free, so a huge
-    (or endless, until it stops) generator never sits in memory, and an
-    error raised by the iterable arrives in the nursery's ``ExceptionGroup``
-    after cancelling the running calls. Without ``limit`` the iterable is
-    read in full first (an error from it propagates as is, before anything
-    starts) and every call starts at once.
+    ``items`` is an iterable or an async iterable (an async generator, a
+    ``trio.MemoryReceiveChannel``). With ``limit``, at most ``limit`` calls
+    run at once, and ``items`` is read lazily: the next item is taken only
+    when a slot is free, so a huge (or endless, until it stops) generator
+    never sits in memory. An async iterable is always read lazily, each item
+    starting as soon as it is read (and a slot is free). A plain iterable
+    without ``limit`` is read in full first, and every call starts at once.
 
     ``limiter`` composes further limits (a ``trio.CapacityLimiter`` shared
     with other code, a :class:`RateLimiter`, a tuple of them): each task
@@ -182,114 +421,126 @@ async def gather_map(
     waiting for it.
 
     If a call raises, the nursery cancels the others and its
-    ``ExceptionGroup`` is raised unchanged. Cancelling ``gather_map`` from
-    outside cancels every task, and it raises only once all have finished.
-    Always a checkpoint, also on empty input (which returns ``[]``).
+    ``ExceptionGroup`` is raised unchanged. With ``settled=True`` nothing is
+    cancelled: every item is run, and the result is a list of fresh
+    ``outcome.Value`` / ``outcome.Error`` objects, failures in place (only
+    ``Exception`` is captured; a ``BaseException`` such as
+    ``KeyboardInterrupt`` propagates as usual). An exception raised by
+    ``items`` itself cancels the running calls and arrives in the nursery's
+    group, except one raised while reading the first item (or, for a plain
+    iterable without ``limit``, while reading it in full), which propagates
+    as it is, since nothing has started yet.
+
+    Cancelling ``gather_map`` from outside cancels every task, and it raises
+    only once all have finished. Always a checkpoint (a cancel point and a
+    schedule point), also on empty input (which returns ``[]``) and when no
+    call ever awaits; a call cancelled before it starts runs no call.
+
+    Like ``nursery.start_soon``, ``gather_map`` calls ``async_fn(item)`` when
+    it starts the item's task, to get the coroutine; the first item's call is
+    made before any task starts, so a function missing ``async`` is a plain
+    ``TypeError`` (for an async iterable, after its first item is read).
 
     Example::
 
         pages = await gather_map(fetch, urls, limit=10)
+        outcomes = await gather_map(fetch, urls, limit=10, settled=True)
+        failed = [url for url, o in zip(urls, outcomes)
+                  if isinstance(o, outcome.Error)]
 
     Args:
         async_fn: an async function of one argument.
-        iterable: the arguments, one call each.
+        items: the arguments, one call each: an iterable or an async
+            iterable.
         limit: the most calls running at once (an ``int`` >= 1), or ``None``
             for no limit.
         limiter: an ``async with`` limiter or a tuple of them, as for
             :func:`spawn`.
+        settled: return an ``outcome.Outcome`` per item instead of failing
+            fast.
 
     Returns:
-        The results, in the order of ``iterable``.
+        The results (with ``settled=True``, the outcomes), in the order of
+        ``items``.
 
     Raises:
-        ExceptionGroup: one or more calls (or, with ``limit``, the iterable)
-            failed (the nursery's group).
-        TypeError: ``async_fn`` is not callable, ``iterable`` is not
-            iterable, ``limit`` is not an ``int``, or ``limiter`` is not
-            usable with ``async with``; raised at once, before any call
-            starts and before any checkpoint.
+        ExceptionGroup: one or more calls (or ``items``, after its first
+            item) failed (the nursery's group); never with ``settled=True``
+            for the failures of the calls.
+        TypeError: ``async_fn`` is not callable, ``items`` is neither an
+            iterable nor an async iterable, ``limit`` is not an ``int``, or
+            ``limiter`` is not usable with ``async with``: raised at once,
+            before any call starts and before any checkpoint. Also when the
+            first item's call does not return an awaitable.
         ValueError: ``limit`` is less than 1; raised at once, like the
             ``TypeError``.
     """
     check_async_fn(async_fn, "gather_map")
-    try:
-        items: Iterator[T1] = iter(iterable)
-    except TypeError:
-        raise TypeError(
-            f"gather_map() needs an iterable of arguments, got "
-            f"{type(iterable).__qualname__}; to call async_fn once, use "
-            f"gather_map(async_fn, [arg])"
-        ) from None
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(cast("object", limit), int):
-            raise TypeError(
-                f"gather_map(): limit must be an int >= 1 or None, got "
-                f"{type(limit).__qualname__} {limit!r}"
-            )
-        if limit < 1:
-            raise ValueError(
-                f"gather_map(): limit must be >= 1 (the most calls running at "
-                f"once), got "
-                f"{limit}; use limit=None for no limit"
-            )
+    sync_items, async_items = open_items(
+        items,
+        "gather_map",
+        f"gather_map() needs an iterable of arguments, got "
+        f"{type(items).__qualname__}; to call async_fn once, use "
+        f"gather_map(async_fn, [arg])",
+    )
+    checked_limit = check_limit(limit, "gather_map", "the most calls running at once")
     limiters = check_limiters(limiter, "gather_map")
-    if limit is None:
-        return await _map_all(async_fn, list(items), limiters)
-    return await _map_limited(async_fn, items, limit, limiters)
-
-
-async def _map_all(
-    async_fn: Callable[[Any], Awaitable[T]],
-    items: list[Any],
-    limiters: tuple[Limiter, ...],
-) -> list[T]:
-    if not items:
-        # An empty nursery is not a checkpoint (trio 0.35).
+    if sync_items is not None:
+        if checked_limit is None:
+            # No limit: read in full first, so that an error from the
+            # iterable comes before anything starts.
+            sync_items = iter(list(sync_items))
+        first = next(sync_items, NOTHING)
+    else:
+        first = await anext_or_nothing(cast("AsyncIterator[A]", async_items))
+    if first is NOTHING:
+        # Nothing to run: no nursery, so checkpoint here.
         await trio.lowlevel.checkpoint()
         return []
-    results: list[Any] = [None] * len(items)
+    awaitable = call_async_fn(async_fn, (first,), "gather_map")
+    await _cancel_point((awaitable,))
+    slots = None if checked_limit is None else trio.Semaphore(checked_limit - 1)
+    results: list[Any] = [None]
     async with trio.open_nursery() as nursery:
-        for index, item in enumerate(items):
-            nursery.start_soon(
-                _map_one, results, index, limiters, async_fn, item, None, name=async_fn
-            )
-    return results
-
-
-async def _map_limited(
-    async_fn: Callable[[Any], Awaitable[T]],
-    items: Iterator[Any],
-    limit: int,
-    limiters: tuple[Limiter, ...],
-) -> list[T]:
-    results: list[Any] = []
-    slots = trio.Semaphore(limit)
-    async with trio.open_nursery() as nursery:
+        # The first item has its slot: the Semaphore starts one short.
+        nursery.start_soon(
+            _map_one, results, 0, awaitable, limiters, settled, slots, name=async_fn
+        )
         while True:
-            # A slot first, then the item: an item is read only when a call
-            # can start with it, however long the iterable is. The acquire
-            # is also this path's checkpoint when the iterable is empty.
-            await slots.acquire()
-            if nursery.cancel_scope.cancel_called:
-                # A call failed (the nursery is cancelling the rest): start
-                # no more, and leave the rest of the iterable unread.
-                break
-            try:
-                item = next(items)
-            except StopIteration:
+            if slots is not None:
+                # A slot first, then the item: an item is read only when a
+                # call can start with it.
+                await slots.acquire()
+            # Cancelled (a call failed, or from outside), also while the
+            # acquire was being scheduled: read no more.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if sync_items is not None:
+                item = next(sync_items, NOTHING)
+            else:
+                item = await anext_or_nothing(cast("AsyncIterator[A]", async_items))
+            if item is NOTHING:
                 break
             results.append(None)
             nursery.start_soon(
                 _map_one,
                 results,
                 len(results) - 1,
+                call_async_fn(async_fn, (item,), "gather_map"),
                 limiters,
-                async_fn,
-                item,
+                settled,
                 slots,
                 name=async_fn,
             )
     return results
+
+
+async def anext_or_nothing(items: AsyncIterator[A]) -> A:
+    """The next item of ``items``, or ``NOTHING`` when it is exhausted."""
+    try:
+        return await items.__anext__()
+    except StopAsyncIteration:
+        # Every caller checkpoints around it (empty input, the read loops).
+        return cast("A", NOTHING)  # noqa: ASYNC910
 
 
 # -- race ---------------------------------------------------------------------
@@ -307,9 +558,9 @@ class _Race(Generic[T]):
         self.won = False
         self.winner: T | None = None
 
-    async def run(self, index: int, async_fn: Callable[[], Awaitable[T]]) -> None:
+    async def run(self, index: int, awaitable: Awaitable[T]) -> None:
         try:
-            value = await async_fn()
+            value = await awaitable
         except Exception as exc:
             self.failures[index] = exc
         else:
@@ -348,7 +599,12 @@ async def race(*async_fns: Callable[[], Awaitable[T]]) -> T:
     their exceptions, in argument order. A ``BaseException`` other than the
     ``trio.Cancelled`` used to stop the losers (``KeyboardInterrupt``, a
     cancellation from outside) propagates through the nursery as usual.
-    Always a checkpoint.
+
+    Always a checkpoint (a cancel point and a schedule point), also when a
+    callable returns without awaiting; a call cancelled before it starts
+    runs none of the callables' code. Like ``nursery.start_soon``, ``race``
+    calls every callable at once to get its coroutine, so a function missing
+    ``async`` is a plain ``TypeError`` before any task starts.
 
     Example::
 
@@ -365,20 +621,21 @@ async def race(*async_fns: Callable[[], Awaitable[T]]) -> T:
             failures, in argument order.
         ValueError: no callable given; raised at once, before any task starts
             and before any checkpoint.
-        TypeError: an argument is not callable; raised at once, like the
-            ``ValueError``.
+        TypeError: an argument is not callable, or does not return an
+            awaitable (``def`` instead of ``async def``); raised at once, like
+            the ``ValueError``.
     """
     if not async_fns:
         raise ValueError(
             "race() needs at least one async callable; with none there is "
             "no winner to wait for"
         )
-    for async_fn in async_fns:
-        check_async_fn(async_fn, "race")
+    awaitables = _awaitables(async_fns, "race")
+    await _cancel_point(awaitables)
     async with trio.open_nursery() as nursery:
         state: _Race[T] = _Race(len(async_fns), nursery.cancel_scope)
-        for index, async_fn in enumerate(async_fns):
-            nursery.start_soon(state.run, index, async_fn, name=async_fn)
+        for index, awaitable in enumerate(awaitables):
+            nursery.start_soon(state.run, index, awaitable, name=async_fns[index])
     if state.won:
         # winner is a T once won is set (T itself may include None).
         return cast("T", state.winner)

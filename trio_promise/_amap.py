@@ -1,0 +1,486 @@
+"""amap(): a streaming map with bounded memory.
+
+``async with amap(fn, items, limit=n) as results: async for item, result in
+results:`` runs ``fn(item)`` for each item in a nursery of its own and hands
+the pairs to the loop as they finish (or, with ``ordered=True``, in input
+order).
+
+The invariant that bounds memory: an item is *in hand* from the moment it is
+read until the loop takes its pair, and at most ``limit`` items are in hand.
+The reader of ``items`` takes a slot before it reads an item; the loop gives
+the slot back when it takes the pair. So a slow loop body stops new starts
+(backpressure), and the pairs waiting for the loop are at most ``limit``: the
+state is O(limit) whatever the number of items, and every item costs O(1)
+bookkeeping (a deque append and popleft, a counter, one wake-up).
+
+Three kinds of task share the state, with no lock, since trio switches tasks
+only at ``await``: the feeder (reads ``items``, starts a task per item), the
+calls (one task each, named after ``async_fn``), and the consumer (the loop).
+Each change of the state that must happen as a unit (start an item, finish
+it, take a pair, end the input) is one synchronous, KI-protected method.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, final, overload
+
+import trio
+
+from ._limit import check_limiters
+from ._spawn import check_async_fn
+from ._tasks import (
+    NOTHING,
+    anext_or_nothing,
+    call_async_fn,
+    capture,
+    check_limit,
+    close_all,
+    open_items,
+    run_call,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import (
+        AsyncGenerator,
+        AsyncIterable,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Iterable,
+        Iterator,
+    )
+
+    import outcome
+
+    from ._limit import Limiter, LimiterArg
+
+__all__ = ["AmapIterator", "amap"]
+
+T = TypeVar("T")
+A = TypeVar("A")
+# Covariant: an iterator of (str, bytes) pairs is an iterator of objects.
+P_co = TypeVar("P_co", covariant=True)
+
+
+@final
+class _Slot:
+    """One item in hand, from its start until the loop takes its pair."""
+
+    __slots__ = ("done", "item", "result")
+
+    def __init__(self, item: object) -> None:
+        self.item = item
+        self.done = False
+        self.result: object = None
+
+
+@final
+class _Amap:
+    """The state of one ``amap(...)`` call."""
+
+    __slots__ = (
+        "async_fn",
+        "async_items",
+        "busy",
+        "closed",
+        "feeding",
+        "limiters",
+        "lot",
+        "nursery",
+        "ordered",
+        "owner",
+        "queue",
+        "running",
+        "settled",
+        "slots",
+        "sync_items",
+    )
+
+    def __init__(
+        self,
+        async_fn: Callable[[Any], Awaitable[Any]],
+        sync_items: Iterator[Any] | None,
+        async_items: AsyncIterator[Any] | None,
+        limit: int | None,
+        limiters: tuple[Limiter, ...],
+        ordered: bool,
+        settled: bool,
+    ) -> None:
+        self.async_fn = async_fn
+        self.sync_items = sync_items
+        self.async_items = async_items
+        self.limiters = limiters
+        self.ordered = ordered
+        self.settled = settled
+        # One slot per item in hand (None: no limit).
+        self.slots = None if limit is None else trio.Semaphore(limit)
+        # The items in hand whose pair the loop may take next: ordered, every
+        # item in hand in input order (the head is taken once it is done);
+        # unordered, the finished ones in finishing order.
+        self.queue: deque[_Slot] = deque()
+        self.running = 0  # calls started and not finished
+        self.feeding = True  # the feeder may still start items
+        self.lot = trio.lowlevel.ParkingLot()  # the consumer, waiting
+        self.closed = False
+        self.busy = False  # a task is inside __anext__
+        self.owner: trio.lowlevel.Task | None = None
+        self.nursery: trio.Nursery | None = None
+
+    # -- the feeder task -------------------------------------------------------
+
+    async def feed(self) -> None:
+        """Read items while slots are free; start a call for each."""
+        slots = self.slots
+        sync_items = self.sync_items
+        try:
+            while True:
+                if slots is not None:
+                    # A slot first, then the item: nothing is read ahead.
+                    await slots.acquire()
+                else:
+                    await trio.lowlevel.checkpoint()
+                if trio.current_effective_deadline() == -math.inf:
+                    # Cancelled (leaving early, a failure) while the acquire
+                    # was being scheduled, which is past its cancel point:
+                    # read no further item. (A cheap test: no coroutine.)
+                    return
+                if sync_items is not None:
+                    item = next(sync_items, NOTHING)
+                else:
+                    item = await anext_or_nothing(
+                        cast("AsyncIterator[Any]", self.async_items)
+                    )
+                if item is NOTHING:
+                    return
+                self.start(item)
+        finally:
+            self.fed()
+
+    @trio.lowlevel.enable_ki_protection
+    def start(self, item: object) -> None:
+        # async_fn(item) is called here, as start_soon does (a function
+        # missing async is a TypeError of the feeder, raised into the
+        # nursery), and under the same KI protection as the rest: a
+        # KeyboardInterrupt cannot leave a coroutine that nobody awaits.
+        awaitable = call_async_fn(self.async_fn, (item,), "amap")
+        slot = _Slot(item)
+        if self.ordered:
+            self.queue.append(slot)
+        self.running += 1
+        cast("trio.Nursery", self.nursery).start_soon(
+            self.work, slot, awaitable, name=self.async_fn
+        )
+
+    @trio.lowlevel.enable_ki_protection
+    def fed(self) -> None:
+        self.feeding = False
+        self.lot.unpark()  # the loop may be waiting for the end
+
+    # -- a call's task ---------------------------------------------------------
+
+    async def work(self, slot: _Slot, awaitable: Awaitable[object]) -> None:
+        """Run one call; hand its result (or outcome) to the loop."""
+        result: object
+        try:
+            if self.settled:
+                # capture() catches in a frame of its own, which holds
+                # nothing that leads back to the outcome (no reference cycle).
+                result = await capture(self.limiters, awaitable)
+            elif self.limiters:
+                result = await run_call(self.limiters, awaitable)
+            else:
+                result = await awaitable
+        except BaseException:
+            # A KeyboardInterrupt (or a cancellation) before the call began:
+            # close it, or Python warns that it was never awaited. (After it
+            # ran, close() does nothing.)
+            close_all((awaitable,))
+            raise
+        self.finish(slot, result)
+
+    @trio.lowlevel.enable_ki_protection
+    def finish(self, slot: _Slot, result: object) -> None:
+        slot.result = result
+        slot.done = True
+        self.running -= 1
+        if self.ordered:
+            # Only the head can be taken; a finished result behind it waits,
+            # keeping its slot.
+            if self.queue[0] is not slot:
+                return
+        else:
+            self.queue.append(slot)
+        self.lot.unpark()
+
+    # -- the consumer (AmapIterator.__anext__) ---------------------------------
+
+    def enter_loop(self) -> None:
+        """Refuse to iterate where the results cannot be handed over safely."""
+        if self.closed:
+            raise RuntimeError(
+                "amap(): the results were iterated after their 'async with "
+                "amap(...)' block ended; iterate inside the block"
+            )
+        if self.busy:
+            raise RuntimeError(
+                "amap(): two tasks are iterating the same results at once; "
+                "iterate in one task and hand the pairs on (a memory channel)"
+            )
+        task = trio.lowlevel.current_task()
+        if task is not self.owner and not self.inside(task):
+            raise RuntimeError(
+                "amap(): the results were iterated outside their 'async with "
+                "amap(...)' block, in a task that did not enter it; iterate "
+                "in that task or in one it starts inside the block"
+            )
+        self.busy = True
+
+    def inside(self, task: trio.lowlevel.Task) -> bool:
+        """Was ``task`` started inside the block (so cancelled with the calls)?
+
+        It was if its line of parents reaches the owner through a nursery
+        that the owner opened inside the block: amap's own, or one opened
+        after it (the owner's open nurseries are a stack).
+        """
+        nursery = task.parent_nursery
+        while nursery is not None and nursery.parent_task is not self.owner:
+            nursery = nursery.parent_task.parent_nursery
+        if nursery is None:
+            return False
+        opened = nursery.parent_task.child_nurseries
+        return nursery in opened[opened.index(cast("trio.Nursery", self.nursery)) :]
+
+    def can_take(self) -> bool:
+        queue = self.queue
+        return bool(queue) and queue[0].done
+
+    def ended(self) -> bool:
+        return not (self.feeding or self.running or self.queue)
+
+    @trio.lowlevel.enable_ki_protection
+    def take(self) -> tuple[object, object]:
+        slot = self.queue.popleft()
+        if self.slots is not None:
+            self.slots.release()  # the item is out of hand
+        return slot.item, slot.result
+
+
+@asynccontextmanager
+@trio.lowlevel.enable_ki_protection
+async def _session(state: _Amap) -> AsyncGenerator[AmapIterator[object], None]:
+    """What ``async with amap(...)`` does: the nursery, the feeder, the exit.
+
+    KI-protected, as trio's own nursery manager is: entering (the nursery
+    opened, the feeder started) and leaving (cancel, wait, clean up) are
+    units. The loop body runs in the user's frames, unprotected.
+    """
+    state.owner = trio.lowlevel.current_task()
+    try:
+        async with trio.open_nursery() as nursery:
+            state.nursery = nursery
+            nursery.start_soon(state.feed, name=f"amap({_name(state.async_fn)}) input")
+            try:
+                yield AmapIterator(state)
+            finally:
+                state.closed = True
+                # Leaving, however it happens (the end of the results, a
+                # break, an exception in the body, a cancellation): stop what
+                # still runs and read no further item. The nursery's exit
+                # waits for every task.
+                nursery.cancel_scope.cancel()
+    finally:
+        # Pairs never taken go now. And nothing that a failed call's
+        # traceback reaches (its task's frame holds the state) may keep the
+        # nursery or the task (trio#1770).
+        state.queue.clear()
+        state.nursery = state.owner = None
+
+
+def _name(async_fn: object) -> str:
+    return getattr(async_fn, "__qualname__", None) or type(async_fn).__qualname__
+
+
+@final
+class AmapIterator(Generic[P_co]):
+    """The results of :func:`amap`: an async iterator of ``(item, result)`` pairs.
+
+    Returned by ``async with amap(...) as results:``; iterate it with
+    ``async for item, result in results:`` inside that block. The pairs come
+    in completion order, or in input order with ``ordered=True``; with
+    ``settled=True`` the result is an ``outcome.Outcome``.
+
+    Each step is a checkpoint (a cancel point and a schedule point), also
+    when a pair is ready at once; a step that is cancelled takes no pair.
+    Taking a pair frees its item's slot (see ``limit`` in :func:`amap`).
+
+    Use it in the task that entered the ``async with`` block, or in a task
+    started inside the block, one task at a time; anything else, and
+    iterating after the block has ended, is a ``RuntimeError``.
+    """
+
+    __slots__ = ("_amap",)
+
+    def __init__(self, state: object) -> None:
+        # Made by amap() only; typed object so that the docs show no
+        # private class.
+        self._amap = cast("_Amap", state)
+
+    def __aiter__(self) -> AmapIterator[P_co]:
+        """Return the iterator itself."""
+        return self
+
+    async def __anext__(self) -> P_co:
+        """Wait for the next pair and return it; a checkpoint.
+
+        Raises:
+            StopAsyncIteration: every item has been read, run and taken.
+            RuntimeError: used after its ``async with`` block, from two tasks
+                at once, or from a task outside the block.
+        """
+        state = self._amap
+        state.enter_loop()
+        try:
+            if state.can_take() or state.ended():
+                await trio.lowlevel.checkpoint()
+            else:
+                while True:
+                    await state.lot.park()
+                    if state.can_take() or state.ended():
+                        break
+            # Only this task takes pairs, so what was there is still there.
+            if state.can_take():
+                return cast("P_co", state.take())
+            raise StopAsyncIteration
+        finally:
+            state.busy = False
+
+
+@overload
+def amap(
+    async_fn: Callable[[A], Awaitable[T]],
+    items: Iterable[A] | AsyncIterable[A],
+    *,
+    limit: int | None = None,
+    limiter: LimiterArg = None,
+    ordered: bool = False,
+    settled: Literal[False] = False,
+) -> AbstractAsyncContextManager[AmapIterator[tuple[A, T]]]: ...
+@overload
+def amap(
+    async_fn: Callable[[A], Awaitable[T]],
+    items: Iterable[A] | AsyncIterable[A],
+    *,
+    limit: int | None = None,
+    limiter: LimiterArg = None,
+    ordered: bool = False,
+    settled: Literal[True],
+) -> AbstractAsyncContextManager[AmapIterator[tuple[A, outcome.Outcome[T]]]]: ...
+@overload
+def amap(
+    async_fn: Callable[[A], Awaitable[T]],
+    items: Iterable[A] | AsyncIterable[A],
+    *,
+    limit: int | None = None,
+    limiter: LimiterArg = None,
+    ordered: bool = False,
+    settled: bool,
+) -> AbstractAsyncContextManager[
+    AmapIterator[tuple[A, T] | tuple[A, outcome.Outcome[T]]]
+]: ...
+
+
+def amap(
+    async_fn: Callable[[A], Awaitable[T]],
+    items: Iterable[A] | AsyncIterable[A],
+    *,
+    limit: int | None = None,
+    limiter: LimiterArg = None,
+    ordered: bool = False,
+    settled: bool = False,
+) -> AbstractAsyncContextManager[AmapIterator[Any]]:
+    """Call ``async_fn(item)`` for each item; hand over the results as they come.
+
+    ``amap`` returns an async context manager. Entering it opens a nursery
+    and starts reading ``items`` in a task of its own; each item gets a task
+    (named after ``async_fn``) that runs ``async_fn(item)``. The block gets
+    an :class:`AmapIterator` of ``(item, result)`` pairs::
+
+        async with amap(fetch, urls, limit=10) as results:
+            async for url, page in results:          # completion order
+                print(url, len(page))
+
+    **Memory and backpressure.** With ``limit``, at most ``limit`` items are
+    *in hand* at once: running, or finished with their pair not yet taken by
+    the loop. ``items`` (an iterable or an async iterable: a generator, a
+    ``trio.MemoryReceiveChannel``) is read only when a slot is free, so a
+    slow loop body stops new starts, and memory stays O(limit) however many
+    items there are. Without ``limit``, every item starts as soon as it is
+    read. ``limiter`` (a ``trio.CapacityLimiter``, a :class:`RateLimiter`, a
+    tuple of them, as for :func:`spawn`) is entered in each task around its
+    call; ``limit`` counts the tasks waiting for it too.
+
+    **Order.** Pairs come in completion order; with ``ordered=True``, in
+    input order: a finished result waits for the ones before it, and keeps
+    its slot meanwhile.
+
+    **Where exceptions go.** By default the first call to fail cancels the
+    others (and the loop, which is inside the nursery), and the ``async
+    with`` raises the nursery's ``ExceptionGroup``, unchanged. With
+    ``settled=True`` every item runs and each ``Exception`` comes as a fresh
+    ``outcome.Error`` in its pair, in place of the result (a
+    ``BaseException`` such as ``KeyboardInterrupt`` still propagates). An
+    exception raised by ``items`` itself cancels the calls and arrives in
+    the group, and so does an exception raised in the loop body, as in any
+    nursery. A function missing ``async`` is a ``TypeError`` in the group
+    too (``async_fn(item)`` is called when its task is started, as
+    ``start_soon`` does).
+
+    **Cancellation and leaving early.** Each step of the loop is a
+    checkpoint. When the block is left before the end (``break``, an
+    exception, a cancellation from outside), the calls still running are
+    cancelled, no further item is read, and the ``async with`` returns only
+    when every task has ended. ``items`` is not closed: like a ``for`` loop,
+    ``amap`` leaves the rest of it to its owner.
+
+    Args:
+        async_fn: an async function of one argument.
+        items: the arguments, one call each: an iterable or an async
+            iterable, read lazily.
+        limit: the most items in hand at once (an ``int`` >= 1), or ``None``
+            for no limit.
+        limiter: an ``async with`` limiter or a tuple of them, as for
+            :func:`spawn`.
+        ordered: hand the pairs over in input order instead of completion
+            order.
+        settled: pair each item with an ``outcome.Outcome`` and never fail
+            fast on a call's ``Exception``.
+
+    Returns:
+        An async context manager that yields the :class:`AmapIterator`. It
+        can be entered once.
+
+    Raises:
+        TypeError: ``async_fn`` is not callable, ``items`` is neither an
+            iterable nor an async iterable, ``limit`` is not an ``int``, or
+            ``limiter`` is not usable with ``async with``; raised by the
+            ``amap(...)`` call itself, before any checkpoint.
+        ValueError: ``limit`` is less than 1; raised like the ``TypeError``.
+    """
+    check_async_fn(async_fn, "amap")
+    sync_items, async_items = open_items(
+        items,
+        "amap",
+        f"amap() needs an iterable or async iterable of arguments, got "
+        f"{type(items).__qualname__}; to call async_fn once, use "
+        f"amap(async_fn, [arg])",
+    )
+    checked_limit = check_limit(limit, "amap", "the most items in hand at once")
+    limiters = check_limiters(limiter, "amap")
+    return _session(
+        _Amap(
+            async_fn, sync_items, async_items, checked_limit, limiters, ordered, settled
+        )
+    )
