@@ -126,6 +126,7 @@ SWEPT_ELSEWHERE = {
     "gather": "tests/test_tasks.py",
     "gather_map": "tests/test_tasks.py",
     "race": "tests/test_tasks.py",
+    "AmapIterator.__anext__": "tests/test_amap.py",
     # Not a checkpoint by design (documented): leaving a rate limit gives
     # nothing back and never waits.
     "RateLimiter.__aexit__": "tests/test_ratelimit.py",

@@ -571,6 +571,10 @@ class _Race(Generic[T]):
                 self.winner = value
                 self.scope.cancel()
             return
+        finally:
+            # This frame is in the traceback of the failure it stores: keeping
+            # the shared state here would be a reference cycle (trio#1770).
+            del self
         # Out of the race. Only for the linter's "every path of an async
         # function checkpoints" (ASYNC910): free unless this task is being
         # cancelled, and then it ends the task as it would end anyway.
