@@ -174,10 +174,16 @@ FANIN_NOTES = {
 }
 
 
-def fanin_variants() -> tuple[Variant, ...]:
-    return (
+def fanin_variants(*, peers: bool = True) -> tuple[Variant, ...]:
+    """The variants; without the peers at the largest k (see _cases)."""
+    variants = (
         Variant("trio_promise", on_trio(fanin_ours), note=FANIN_NOTES["trio_promise"]),
         Variant(FLOOR, on_trio(fanin_floor), note=FANIN_NOTES[FLOOR]),
+    )
+    if not peers:
+        return variants
+    return (
+        *variants,
         Variant("aioresult", on_trio(fanin_aioresult), note=FANIN_NOTES["aioresult"]),
         Variant("anyio", on_trio(fanin_anyio), note=FANIN_NOTES["anyio"]),
     )

@@ -503,7 +503,8 @@ def plot(results: list[CaseResult], out: Path) -> list[Path]:
                 points = [
                     (r.case.size, per_op(r, variant.name) * 1e6)
                     for r in cases
-                    if math.isfinite(per_op(r, variant.name))
+                    if r.get(variant.name) is not None
+                    and math.isfinite(per_op(r, variant.name))
                 ]
                 xs = [x for x, _ in points]
                 ys = [y for _, y in points]

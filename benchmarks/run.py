@@ -183,8 +183,9 @@ def measure(
     for case in cases:
         progress(f"{case.label:<28} ")
         warmup = 0 if case.size >= sizes.big else sizes.warmup
+        case_started = time.perf_counter()
         results.append(_harness.measure(case, warmup=warmup, progress=progress))
-        progress("\n")
+        progress(f" {time.perf_counter() - case_started:.0f} s\n")
     memory = None
     if wanted("memory"):
         progress("memory ")

@@ -76,9 +76,11 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     assert (skipped in proc.stdout) is not HAS_AMAP
 
     data = cast("dict[str, Any]", json.loads((tmp_path / "results.json").read_text()))
+    cases = cast("list[dict[str, Any]]", data["cases"])
+    largest_fanin = max(c["size"] for c in cases if c["scenario"] == "fan-in")
     seen: dict[str, list[int]] = {}
     flat: dict[str, int] = {}
-    for case in cast("list[dict[str, Any]]", data["cases"]):
+    for case in cases:
         scenario = cast("str", case["scenario"])
         rows = cast("list[dict[str, Any]]", case["variants"])
         if scenario.endswith(" flat"):
@@ -87,7 +89,11 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
         else:
             seen.setdefault(scenario, []).append(cast("int", case["size"]))
             names = {row["name"] for row in rows}
-            assert names == EXPECTED[scenario][0], scenario
+            expected = EXPECTED[scenario][0]
+            if scenario == "fan-in" and case["size"] == largest_fanin:
+                # The peers' task per future: not run at the largest k.
+                expected = {"trio_promise", "floor"}
+            assert names == expected, scenario
         for row in rows:
             times = cast("list[float]", row["times"])
             ratios = cast("list[float]", row["ratios"])
