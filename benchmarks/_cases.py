@@ -210,7 +210,10 @@ def cases(sizes: Sizes) -> list[Case]:
             k,
             unit="task",
             ops=k,
-            rounds=rounds(k),
+            # From the middle k on, the fewer rounds of the big sizes: there a
+            # superlinear fan-in takes seconds per run (the effect to show is
+            # a multiple, not per cents).
+            rounds=sizes.big_rounds if k >= sorted(sizes.fanin)[1] else rounds(k),
             variants=_fanin.fanin_variants(peers=k < max(sizes.fanin)),
         )
         for k in sizes.fanin
