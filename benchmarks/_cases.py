@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import _correlation, _futures, _joins, _spawn
+from . import _amap, _correlation, _failure, _fanin, _futures, _joins, _spawn
 from ._harness import Case
 
 # The joins' target is "time per future flat as n grows". Flat is read as: at
@@ -26,6 +26,13 @@ class Sizes:
     # callers, requests per caller
     correlation: tuple[int, int]
     memory: int
+    # k tasks each in wait_any([shared, own])
+    fanin: tuple[int, ...]
+    # waiters of one set_exception; failing spawned tasks
+    fail_fanout: int
+    fail_spawn: int
+    # items through amap (at _amap.LIMIT in hand)
+    amap: tuple[int, ...]
     rounds: int
     # Fewer rounds, and no warm-up, from this size on: there the setup
     # (100,000 tasks for the task-per-future variants) dominates the run time,
@@ -44,6 +51,10 @@ FULL = Sizes(
     joins=(1_000, 10_000, 100_000),
     correlation=(1_000, 10),
     memory=10_000,
+    fanin=(1_000, 10_000, 100_000),
+    fail_fanout=10_000,
+    fail_spawn=10_000,
+    amap=(10_000, 100_000),
     rounds=7,
     big_rounds=3,
     big=100_000,
@@ -58,6 +69,10 @@ QUICK = Sizes(
     joins=(100, 1_000),
     correlation=(50, 2),
     memory=500,
+    fanin=(100, 1_000),
+    fail_fanout=200,
+    fail_spawn=100,
+    amap=(200, 500),
     rounds=2,
     big_rounds=2,
     big=1_000_000,
@@ -114,6 +129,26 @@ def cases(sizes: Sizes) -> list[Case]:
             target=1.10,
         )
     )
+    result.append(
+        Case(
+            "failure fan-out",
+            sizes.fail_fanout,
+            unit="waiter",
+            ops=sizes.fail_fanout,
+            rounds=rounds(sizes.fail_fanout),
+            variants=_failure.fail_fanout_variants(),
+        )
+    )
+    result.append(
+        Case(
+            "failing spawn + wait_settled",
+            sizes.fail_spawn,
+            unit="task",
+            ops=sizes.fail_spawn,
+            rounds=rounds(sizes.fail_spawn),
+            variants=_failure.fail_spawn_variants(),
+        )
+    )
     callers, per_caller = sizes.correlation
     result.append(
         Case(
@@ -150,5 +185,52 @@ def cases(sizes: Sizes) -> list[Case]:
                 variants=variants,
             )
             for n in sizes.joins
+        )
+    # Fan-in: flatness in k in the same rounds (as the joins), then each k
+    # with its floor and peers. Its largest k takes seconds per run, so the
+    # flat case runs the fewer rounds of the big sizes.
+    result.append(
+        Case(
+            "fan-in flat",
+            max(sizes.fanin),
+            unit="task",
+            ops=1,
+            rounds=rounds(max(sizes.fanin)),
+            variants=_fanin.flat_variants(sizes.fanin),
+            target=FLAT_LIMIT,
+        )
+    )
+    # The peers start a task per future (three tasks and a nursery per
+    # wait): at the largest k one run of theirs takes many seconds and their
+    # time per task is flat by construction, so they are measured at the
+    # smaller k only.
+    result.extend(
+        Case(
+            "fan-in",
+            k,
+            unit="task",
+            ops=k,
+            # From the middle k on, the fewer rounds of the big sizes: there a
+            # superlinear fan-in takes seconds per run (the effect to show is
+            # a multiple, not per cents).
+            rounds=sizes.big_rounds if k >= sorted(sizes.fanin)[1] else rounds(k),
+            variants=_fanin.fanin_variants(peers=k < max(sizes.fanin)),
+        )
+        for k in sizes.fanin
+    )
+    # Empty on a build of trio_promise without amap (run.py says so).
+    amap_variants = _amap.amap_variants()
+    if amap_variants:
+        result.extend(
+            Case(
+                "amap",
+                n,
+                unit="item",
+                ops=n,
+                rounds=rounds(n),
+                variants=amap_variants,
+                note=f"limit={_amap.LIMIT}",
+            )
+            for n in sizes.amap
         )
     return result

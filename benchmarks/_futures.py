@@ -24,15 +24,19 @@ from ._common import (
     ASYNCIO_NOTE,
     AsyncioSlot,
     Clock,
+    EventClass,
     Slot,
     asyncio_settle,
     on_asyncio,
     on_trio,
 )
-from ._harness import ASYNCIO_FLOOR, FLOOR, Variant
+from ._harness import ASYNCIO_FLOOR, EVENT_CLASS, FLOOR, Variant
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+
+EVENT_CLASS_NOTE = "a class: trio.Event + slot, set_result() and async get(), no checks"
 
 
 # -- handoff: two tasks ping-pong through fresh futures ------------------------
@@ -103,6 +107,33 @@ async def handoff_floor(n: int) -> float:
         elapsed = time.perf_counter() - start
         slot.value = None
         slot.event.set()
+    return elapsed
+
+
+async def handoff_event_class(n: int) -> float:
+    async def partner(link: EventClass) -> None:
+        while True:
+            reply = await link.get()
+            if reply is None:
+                return
+            assert isinstance(reply, EventClass)
+            link = EventClass()
+            reply.set_result(link)
+
+    first = EventClass()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(partner, first)
+        await trio.testing.wait_all_tasks_blocked()
+        link = first
+        start = time.perf_counter()
+        for _ in range(n):
+            reply = EventClass()
+            link.set_result(reply)
+            nxt = await reply.get()
+            assert isinstance(nxt, EventClass)
+            link = nxt
+        elapsed = time.perf_counter() - start
+        link.set_result(None)
     return elapsed
 
 
@@ -224,6 +255,7 @@ def handoff_variants() -> tuple[Variant, ...]:
     return (
         Variant("trio_promise", on_trio(handoff_ours)),
         Variant(FLOOR, on_trio(handoff_floor), note="trio.Event + slot"),
+        Variant(EVENT_CLASS, on_trio(handoff_event_class), note=EVENT_CLASS_NOTE),
         Variant("aioresult", on_trio(handoff_aioresult), note="aioresult.Future"),
         Variant("anyio", on_trio(handoff_anyio), note="anyio.Future"),
         Variant(
@@ -367,6 +399,23 @@ async def fanout_floor(n: int) -> float:
     return clock.end - start
 
 
+async def fanout_event_class(n: int) -> float:
+    clock = Clock(n)
+    link = EventClass()
+
+    async def waiter() -> None:
+        await link.get()
+        clock.one_done()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        start = time.perf_counter()
+        link.set_result(1)
+    return clock.end - start
+
+
 async def fanout_aioresult(n: int) -> float:
     clock = Clock(n)
     fut: aioresult.Future[int] = aioresult.Future()
@@ -440,6 +489,7 @@ def fanout_variants() -> tuple[Variant, ...]:
     return (
         Variant("trio_promise", on_trio(fanout_ours)),
         Variant(FLOOR, on_trio(fanout_floor), note="trio.Event + slot"),
+        Variant(EVENT_CLASS, on_trio(fanout_event_class), note=EVENT_CLASS_NOTE),
         Variant("aioresult", on_trio(fanout_aioresult), note="aioresult.Future"),
         Variant("anyio", on_trio(fanout_anyio), note="anyio.Future"),
         Variant(

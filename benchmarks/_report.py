@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
 from ._futures import MEMORY_NOTES
-from ._harness import FLOOR, OURS, PEERS, Case, CaseResult, Variant, VariantResult
+from ._harness import (
+    EVENT_CLASS,
+    FLOOR,
+    OURS,
+    PEERS,
+    Case,
+    CaseResult,
+    Variant,
+    VariantResult,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 MEMORY_TARGET = 64.0
+# trio_promise's Future against the hand-written Event class (handoff, fan-out).
+EVENT_CLASS_TARGET = 1.03
+# How a run that gave up after its time budget shows (see _common.BUDGET).
+OVER_BUDGET = "over budget"
 
 # Spelled as escapes: ruff flags look-alike characters in the source.
 DASH = "\N{EN DASH}"
@@ -43,15 +57,21 @@ class Target:
     met: bool
 
 
+def fmt_num(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else OVER_BUDGET
+
+
 def fmt_ratio(values: tuple[float, ...] | list[float]) -> str:
-    return f"{statistics.median(values):.2f}"
+    return fmt_num(statistics.median(values))
 
 
 def fmt_range(values: tuple[float, ...] | list[float]) -> str:
-    return f"{min(values):.2f}{DASH}{max(values):.2f}"
+    return f"{fmt_num(min(values))}{DASH}{fmt_num(max(values))}"
 
 
 def fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return OVER_BUDGET
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.2f} ms"
     if seconds >= 1e-6:
@@ -59,7 +79,9 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e9:.0f} ns"
 
 
-JOINS = ("wait_all", "wait_any", "as_completed")
+# Scenarios measured at several n whose target is a flat time per item
+# (their "... flat" cases hold trio_promise at every n in the same rounds).
+JOINS = ("wait_all", "wait_any", "as_completed", "fan-in")
 
 
 def is_join(result: CaseResult) -> bool:
@@ -108,6 +130,15 @@ def targets(results: list[CaseResult], memory: Memory | None) -> list[Target]:
                     round(ours.median_ratio, 2) <= case.target,
                 )
             )
+        versus_class = result.versus(OURS, EVENT_CLASS)
+        if versus_class is not None:
+            out.append(
+                Target(
+                    f"{case.label}: ≤ {EVENT_CLASS_TARGET:.2f} {TIMES} {EVENT_CLASS}",
+                    f"{fmt_ratio(versus_class)} ({fmt_range(versus_class)})",
+                    round(statistics.median(versus_class), 2) <= EVENT_CLASS_TARGET,
+                )
+            )
         for peer in PEERS:
             versus = result.versus(OURS, peer)
             if versus is not None:
@@ -133,7 +164,7 @@ def targets(results: list[CaseResult], memory: Memory | None) -> list[Target]:
                         f"median {TIMES} "
                         + peer
                         + ": "
-                        + ", ".join(f"{w:.2f}" for w in worst),
+                        + ", ".join(fmt_num(w) for w in worst),
                         max(worst) < 1.0,
                     )
                 )
@@ -167,6 +198,13 @@ def cell(result: CaseResult, name: str) -> str:
     return f"{fmt_ratio(variant.ratios)} ({fmt_range(variant.ratios)})"
 
 
+def versus_cell(result: CaseResult, name: str, other: str) -> str:
+    versus = result.versus(name, other)
+    if versus is None:
+        return ""
+    return f"{fmt_ratio(versus)} ({fmt_range(versus)})"
+
+
 def flatness(results: list[CaseResult], join: str, n: int) -> str:
     """': 0.81 (0.78-0.95) x n=1,000' from the join's flat case, if measured."""
     for result in results:
@@ -192,11 +230,15 @@ def summary(results: list[CaseResult], memory: Memory | None) -> list[str]:
         "",
         "Median ratio to the floor (range over the rounds); below 1 is faster "
         "than a bare `trio.Event` + slot. asyncio is divided by its own floor "
-        "(`asyncio.Event` + slot). For the joins, the target column gives "
-        "trio_promise's time per future at that n against the smallest n.",
+        "(`asyncio.Event` + slot). For the joins and fan-in, the target column "
+        "gives trio_promise's time per future (per task) at that n against the "
+        f"smallest n. 'vs {EVENT_CLASS}' is trio_promise's time divided by the "
+        f"hand-written {EVENT_CLASS}'s, round by round (target ≤ "
+        f"{EVENT_CLASS_TARGET:.2f}).",
         "",
-        "| scenario | target | trio_promise | aioresult | anyio | asyncio |",
-        "|---|---|---|---|---|---|",
+        f"| scenario | target | trio_promise | vs {EVENT_CLASS} | aioresult | anyio "
+        "| aiometer | asyncio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         case = result.case
@@ -212,8 +254,9 @@ def summary(results: list[CaseResult], memory: Memory | None) -> list[str]:
             target = ""
         lines.append(
             f"| {case.label} | {target} | {cell(result, OURS)} | "
+            f"{versus_cell(result, OURS, EVENT_CLASS)} | "
             f"{cell(result, 'aioresult')} | {cell(result, 'anyio')} | "
-            f"{cell(result, 'asyncio')} |"
+            f"{cell(result, 'aiometer')} | {cell(result, 'asyncio')} |"
         )
     if memory is not None:
 
@@ -223,7 +266,7 @@ def summary(results: list[CaseResult], memory: Memory | None) -> list[str]:
 
         lines.append(
             f"| memory per pending future | ≤ {MEMORY_TARGET:.0f} B | "
-            f"{size(OURS)} | {size('aioresult')} | {size('anyio')} | "
+            f"{size(OURS)} |  | {size('aioresult')} | {size('anyio')} |  | "
             f"{size('asyncio')} |"
         )
     return lines
@@ -271,17 +314,17 @@ def markdown(
         sizes = sorted({r.case.size for r in joins})
         lines += [
             "",
-            "### Joins: time per future as n grows",
+            "### Joins and fan-in: time per future as n grows",
             "",
-            "Median time per future; in brackets the median per-round ratio to "
-            "the floor.",
+            "Median time per future (fan-in: per task); in brackets the median "
+            "per-round ratio to the floor.",
             "",
             "| join | variant | "
             + " | ".join(f"n = {n:,}" for n in sizes)
             + " | largest/smallest | note |",
             "|---|---|" + "---:|" * len(sizes) + "---:|---|",
         ]
-        for join in ("wait_all", "wait_any", "as_completed"):
+        for join in JOINS:
             cases = [r for r in joins if r.case.scenario == join]
             if not cases:
                 continue
@@ -300,7 +343,7 @@ def markdown(
                         cells.append(fmt_time(t))
                     else:
                         cells.append(f"{fmt_time(t)} ({fmt_ratio(got.ratios)})")
-                spread = f"{max(times) / min(times):.2f}" if times else ""
+                spread = fmt_num(max(times) / min(times)) if times else ""
                 lines.append(
                     f"| {join} | {variant.name} | "
                     + " | ".join(cells)
@@ -379,6 +422,8 @@ COLOURS = {
     "anyio": "tab:green",
     "asyncio": "tab:purple",
     "asyncio floor": "tab:pink",
+    EVENT_CLASS: "tab:brown",
+    "aiometer": "tab:olive",
 }
 
 
@@ -444,8 +489,8 @@ def plot(results: list[CaseResult], out: Path) -> list[Path]:
     written: list[Path] = []
     joins = [r for r in results if is_join(r)]
     if joins:
-        names = ("wait_all", "wait_any", "as_completed")
-        fig, axes = figure(3, (14, 4.5))
+        names = JOINS
+        fig, axes = figure(len(names), (18, 4.5))
         for ax, join in zip(axes, names, strict=True):
             cases = sorted(
                 (r for r in joins if r.case.scenario == join),
@@ -454,8 +499,15 @@ def plot(results: list[CaseResult], out: Path) -> list[Path]:
             if not cases:
                 continue
             for variant in cases[0].variants:
-                xs = [r.case.size for r in cases]
-                ys = [per_op(r, variant.name) * 1e6 for r in cases]
+                # A run over its time budget has no point to draw.
+                points = [
+                    (r.case.size, per_op(r, variant.name) * 1e6)
+                    for r in cases
+                    if r.get(variant.name) is not None
+                    and math.isfinite(per_op(r, variant.name))
+                ]
+                xs = [x for x, _ in points]
+                ys = [y for _, y in points]
                 ax.plot(
                     xs,
                     ys,
@@ -467,12 +519,14 @@ def plot(results: list[CaseResult], out: Path) -> list[Path]:
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_title(join)
-            ax.set_xlabel("n futures")
+            ax.set_xlabel("k tasks" if join == "fan-in" else "n futures")
             ax.grid(True, which="both", axis="both", alpha=0.3)
         axes[0].set_ylabel("µs per future (median)")
         handles, names_ = axes[0].get_legend_handles_labels()
         fig.legend(handles, names_, loc="lower center", ncol=len(names_))
-        fig.suptitle("Joins: time per future against n (flat = O(n))")
+        fig.suptitle(
+            "Joins and fan-in: time per future (per task) against n (flat = O(n))"
+        )
         fig.tight_layout(rect=(0, 0.07, 1, 1))
         path = out / "joins.png"
         fig.savefig(path, dpi=110)
@@ -486,7 +540,9 @@ def plot(results: list[CaseResult], out: Path) -> list[Path]:
     colours: list[str] = []
     for result in results:
         for variant in result.variants:
-            if variant.name == variant.baseline:
+            if variant.name == variant.baseline or not all(
+                math.isfinite(r) for r in variant.ratios
+            ):
                 continue
             median = variant.median_ratio
             labels.append(f"{result.case.label} · {variant.name}")

@@ -30,7 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
 import trio_promise  # noqa: E402
-from benchmarks import _cases, _futures, _harness, _report  # noqa: E402
+from benchmarks import _amap, _cases, _futures, _harness, _report  # noqa: E402
 
 
 def versions() -> dict[str, str]:
@@ -38,7 +38,7 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "trio_promise": f"{trio_promise.__version__} ({Path(trio_promise.__file__).parent})",
     }
-    for dist in ("trio", "outcome", "aioresult", "anyio", "matplotlib"):
+    for dist in ("trio", "outcome", "aioresult", "anyio", "aiometer", "matplotlib"):
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -91,6 +91,7 @@ VERSION_KEYS = (
     "outcome",
     "aioresult",
     "anyio",
+    "aiometer",
     "matplotlib",
 )
 
@@ -119,6 +120,7 @@ def header(meta: dict[str, str], sizes: _cases.Sizes) -> list[str]:
         "Versions: "
         + ", ".join(f"{k} {meta[k]}" for k in VERSION_KEYS if k in meta)
         + ".",
+        *(["", f"Skipped: {meta['skipped']}."] if "skipped" in meta else []),
     ]
 
 
@@ -155,6 +157,9 @@ def measure(
         return not only or any(part in name for part in only)
 
     cases = [c for c in _cases.cases(sizes) if wanted(c.scenario)]
+    skipped = _amap.unavailable() if wanted("amap") else []
+    for line in skipped:
+        print(line, flush=True)
     if args.rounds is not None:
         cases = [
             _harness.Case(
@@ -178,8 +183,9 @@ def measure(
     for case in cases:
         progress(f"{case.label:<28} ")
         warmup = 0 if case.size >= sizes.big else sizes.warmup
+        case_started = time.perf_counter()
         results.append(_harness.measure(case, warmup=warmup, progress=progress))
-        progress("\n")
+        progress(f" {time.perf_counter() - case_started:.0f} s\n")
     memory = None
     if wanted("memory"):
         progress("memory ")
@@ -199,6 +205,8 @@ def measure(
         "machine": f"{platform.system()} {platform.machine()}, {_cpu_count()} CPUs",
         "method": method(sizes) if args.rounds is None else f"{args.rounds} rounds",
     }
+    if skipped:
+        meta["skipped"] = "; ".join(skipped)
     return results, memory, meta
 
 
