@@ -172,6 +172,7 @@ for block in blocks:
         report = io.StringIO()
         runner = doctest.DocTestRunner(optionflags=flags)
         runner.run(test, out=report.write, clear_globs=False)
+        namespace.update(test.globs)  # DocTest ran on a copy
         if runner.failures:
             sys.exit(f"doctest failed at {block['where']}:\n{report.getvalue()}")
         continue
