@@ -293,7 +293,7 @@ def build_and_install_wheel() -> Path:
 def build_both() -> tuple[Path, Path]:
     """`python -m build`: the sdist, then the wheel built *from the sdist*."""
     shutil.rmtree(DIST, ignore_errors=True)
-    run(PY, "-m", "build", "--outdir", DIST, ".")
+    run(PY, "-m", "build", "--quiet", "--outdir", DIST, ".")
     # setuptools leaves build/lib behind; it must not be mistaken for source.
     shutil.rmtree(BUILD / "lib", ignore_errors=True)
     return (one_of(DIST.glob("trio_promise-*.tar.gz")),
@@ -516,6 +516,23 @@ def demo() -> None:
     run(PY, ROOT / "examples" / "demo.py")
 
 
+def cpu_used() -> str:
+    """Say how much CPU time every process the check ran used.
+
+    Wall time on a shared machine says little; CPU time / cores says what the
+    check costs on its own.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows
+        return "CPU time: not measured on this platform"
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = children.ru_utime + children.ru_stime
+    cores = os.cpu_count() or 1
+    return (f"CPU time of all steps: {cpu:.0f} s (user + system), that is "
+            f"{cpu / cores:.0f} s of wall time on {cores} otherwise idle cores")
+
+
 def no_summary(action: Callable[[Out], object]) -> Callable[[Out], list[str]]:
     def job(out: Out) -> list[str]:
         action(out)
@@ -669,6 +686,7 @@ def check() -> None:
         print(f"  CPython {dotted(version)}: SKIPPED, not found on PATH or in pyenv")
     if skipped_pythons and os.environ.get("TRIO_PROMISE_REQUIRE_ALL_PYTHONS") == "1":
         failed.append("every supported CPython (TRIO_PROMISE_REQUIRE_ALL_PYTHONS=1)")
+    print(f"\n{cpu_used()}", flush=True)
     if failed:
         sys.exit(f"\n{len(failed)} check(s) failed after {elapsed:.0f} s: "
                  + "; ".join(failed))
