@@ -684,6 +684,9 @@ def check() -> None:
         print(f"  {line}")
     for version in skipped_pythons:
         print(f"  CPython {dotted(version)}: SKIPPED, not found on PATH or in pyenv")
+    print(f"  Every run includes tests/test_lsp_real.py against a real pylsp (a skipped "
+          f"test fails a run); {MAIN_VENV_ONLY}, which needs the bench extra, "
+          "runs in .venv only.")
     if skipped_pythons and os.environ.get("TRIO_PROMISE_REQUIRE_ALL_PYTHONS") == "1":
         failed.append("every supported CPython (TRIO_PROMISE_REQUIRE_ALL_PYTHONS=1)")
     print(f"\n{cpu_used()}", flush=True)
