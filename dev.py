@@ -106,6 +106,7 @@ class Out:
 
     def __init__(self, log: Path | None = None) -> None:
         self.log = log
+        self.cpu = 0.0  # CPU seconds of the commands run, with their children
         self.file: TextIO | None = None
         if log is not None:
             log.parent.mkdir(parents=True, exist_ok=True)
@@ -129,10 +130,18 @@ class Out:
         """Run a command in `venv_dir`'s environment; raise if it fails."""
         command = [str(a) for a in args]
         self.print("$ " + " ".join(command))
-        subprocess.run(
-            command, cwd=cwd, env=env_for(venv_dir, env), check=True,
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env_for(venv_dir, env),
             stdout=self.file, stderr=subprocess.STDOUT if self.file else None,
         )
+        if hasattr(os, "wait4"):
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            self.cpu += usage.ru_utime + usage.ru_stime
+        else:  # Windows
+            process.wait()
+        if process.returncode:
+            raise subprocess.CalledProcessError(process.returncode, command)
 
     def capture(self, *args: str | Path, venv_dir: Path = VENV) -> str:
         """Run a command and return its output."""
@@ -663,7 +672,8 @@ def check() -> None:
             out.close()
         with lock:
             say(f"{title}: {'ok' if error is None else 'FAILED'} "
-                f"({time.monotonic() - began:.0f} s, {log.relative_to(ROOT)})")
+                f"({time.monotonic() - began:.0f} s, CPU {out.cpu:.0f} s; "
+                f"{log.relative_to(ROOT)})")
             for line in lines:
                 print(f"  {line}")
                 summaries.append(line)
