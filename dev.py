@@ -69,9 +69,10 @@ SUITE_REQUIREMENTS = (
     "pytest", "pytest-trio", "hypothesis", "typing-extensions", "exceptiongroup",
     "python-lsp-server",
 )
-# The benchmark suite's quick run needs the `bench` extra (aioresult, anyio,
-# matplotlib) and measures nothing about the interpreter: it runs in .venv only.
-MAIN_VENV_ONLY = "tests/test_benchmarks_quick.py"
+# These need the `bench` extra (aioresult, anyio, matplotlib) and test nothing
+# about the interpreter: the benchmark suite's quick run, and the docs' claims
+# about the peers. They run in .venv only.
+MAIN_VENV_ONLY = ("tests/test_benchmarks_quick.py", "tests/test_docs_peers.py")
 
 
 def bin_dir(env: Path) -> Path:
@@ -457,7 +458,8 @@ def run_suite(out: Out, env_dir: Path, slug: str, tests: Path, cwd: Path) -> lis
     try:
         out.run(
             bin_dir(env_dir) / "pytest", tests, "-c", tests.parent / "setup.cfg",
-            "--rootdir", tests.parent, f"--ignore={tests.parent / MAIN_VENV_ONLY}",
+            "--rootdir", tests.parent,
+            *(f"--ignore={tests.parent / path}" for path in MAIN_VENV_ONLY),
             f"--junitxml={xml}", "-q", "-rfEs",
             venv_dir=env_dir, cwd=cwd, env={"TRIO_PROMISE_REQUIRE_INSTALLED": "1"},
         )
@@ -694,9 +696,9 @@ def check() -> None:
         print(f"  {line}")
     for version in skipped_pythons:
         print(f"  CPython {dotted(version)}: SKIPPED, not found on PATH or in pyenv")
-    print(f"  Every run includes tests/test_lsp_real.py against a real pylsp (a skipped "
-          f"test fails a run); {MAIN_VENV_ONLY}, which needs the bench extra, "
-          "runs in .venv only.")
+    print("  Every run includes tests/test_lsp_real.py against a real pylsp (a skipped "
+          f"test fails a run); {' and '.join(MAIN_VENV_ONLY)}, which need the bench "
+          "extra, run in .venv only.")
     if skipped_pythons and os.environ.get("TRIO_PROMISE_REQUIRE_ALL_PYTHONS") == "1":
         failed.append("every supported CPython (TRIO_PROMISE_REQUIRE_ALL_PYTHONS=1)")
     print(f"\n{cpu_used()}", flush=True)
