@@ -87,8 +87,11 @@ BIN = bin_dir(VENV)
 PY = python_in(VENV)
 
 
+STARTED = time.monotonic()
+
+
 def say(text: str) -> None:
-    print(f"\n=== {text}", flush=True)
+    print(f"\n=== [{time.monotonic() - STARTED:4.0f} s] {text}", flush=True)
 
 
 def env_for(env_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
