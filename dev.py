@@ -458,6 +458,7 @@ def run_suite(out: Out, env_dir: Path, slug: str, tests: Path, cwd: Path) -> lis
     xml = LOGS / f"{slug}.xml"
     xml.unlink(missing_ok=True)
     described = versions_in(out, env_dir)
+    pytest_failed = False
     try:
         out.run(
             bin_dir(env_dir) / "pytest", tests, "-c", tests.parent / "setup.cfg",
@@ -466,13 +467,17 @@ def run_suite(out: Out, env_dir: Path, slug: str, tests: Path, cwd: Path) -> lis
             f"--junitxml={xml}", "-q", "-rfEs",
             venv_dir=env_dir, cwd=cwd, env={"TRIO_PROMISE_REQUIRE_INSTALLED": "1"},
         )
-    finally:
-        if xml.exists():
-            summary, ok = junit_summary(xml)
-            out.print(f"{described}: {summary}")
-    if not ok:
-        sys.exit(f"{described}: {summary} (a skipped test fails the run)")
-    return [f"{described}: {summary}"]
+    except subprocess.CalledProcessError:
+        pytest_failed = True
+    if not xml.exists():
+        sys.exit(f"{described}: pytest wrote no report")
+    summary, ok = junit_summary(xml)
+    line = f"{described}: {summary}"
+    out.print(line)
+    if pytest_failed or not ok:
+        skipped_only = ", 0 failed, 0 errors," in line
+        sys.exit(line + (" (a skipped test fails the run)" if skipped_only else ""))
+    return [line]
 
 
 def suite_on(python: Path, label: str, requirements: Sequence[str],
@@ -683,6 +688,8 @@ def check() -> None:
                 print(f"  {line}")
                 summaries.append(line)
             if error is not None:
+                summaries.append(f"FAILED: {error}" if isinstance(error, SystemExit)
+                                 else f"FAILED: {title}")
                 tail = log.read_text(encoding="utf-8", errors="replace").splitlines()
                 print("\n".join(tail[-60:]))
                 print(f"FAILED: {title}: {error}", flush=True)
