@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from sphinx.environment import BuildEnvironment
 
 project = "trio_promise"
-author = "the trio_promise authors"
-copyright = "2026, the trio_promise authors"
+author = "trio_promise contributors"
+copyright = "2026, trio_promise contributors (MIT OR Apache-2.0)"
 version = release = trio_promise.__version__
 
 extensions = [

@@ -1,0 +1,93 @@
+"""The release story is told once and the same way everywhere.
+
+The README, the release history and the install instructions agree on
+whether the version is released; the licence is named where a user looks,
+and its texts travel with the installed package.
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib.metadata
+import re
+from pathlib import Path
+
+import trio_promise
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.rst")}
+LICENSES = ["LICENSE", "LICENSE.MIT", "LICENSE.APACHE2"]
+SPDX = "MIT OR Apache-2.0"
+
+
+def latest_release() -> tuple[str, str]:
+    """The first version heading of docs/history.rst: (version, status)."""
+    match = re.search(r"^(\d+\.\d+\.\d+) \((.+)\)\n-+$", DOCS["history.rst"], re.MULTILINE)
+    assert match is not None, "docs/history.rst has no 'X.Y.Z (status)' heading"
+    return match.group(1), match.group(2)
+
+
+def readme_section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README,
+                      re.MULTILINE | re.DOTALL)
+    assert match is not None, f"README.md has no '## {title}' section"
+    return match.group(1)
+
+
+def test_history_is_about_this_version() -> None:
+    version, status = latest_release()
+    assert version == trio_promise.__version__
+    assert status == "unreleased" or re.fullmatch(r"\d{4}-\d{2}-\d{2}", status), status
+
+
+def test_readme_tells_the_same_release_status() -> None:
+    version, status = latest_release()
+    history = readme_section("Release history")
+    assert version in history
+    assert ("unreleased" in history) == (status == "unreleased")
+    assert "docs/history.rst" in history
+
+
+def test_no_index_install_before_a_release() -> None:
+    _, status = latest_release()
+    if status != "unreleased":
+        return
+    # `pip install trio-promise` (or trio_promise) from an index cannot work.
+    index_install = re.compile(r"pip install (--\S+ )*['\"]?trio[-_]promise\b")
+    for name, text in {"README.md": README, **DOCS}.items():
+        assert not index_install.search(text), f"{name} installs from an index"
+    assert "pip install /path/to/" in readme_section("Install")
+    assert "pip install /path/to/" in DOCS["index.rst"]
+
+
+def test_licence_is_named_where_users_look() -> None:
+    for name, text in [("README.md", README), ("docs/index.rst", DOCS["index.rst"])]:
+        assert SPDX in text, f"{name} does not name the licence"
+    config = configparser.RawConfigParser()
+    config.read(ROOT / "setup.cfg", encoding="utf-8")
+    assert config["metadata"]["license"] == SPDX
+    assert config["metadata"]["license_files"].split() == LICENSES
+    for name in LICENSES:
+        assert (ROOT / name).is_file(), name
+
+
+def test_installed_package_carries_the_licence_texts() -> None:
+    dist = importlib.metadata.distribution("trio-promise")
+    assert dist.metadata.get_all("License-File") == LICENSES
+    files = {Path(str(f)).name: f for f in dist.files or []
+             if ".dist-info" in str(f) and Path(str(f)).name in LICENSES}
+    assert sorted(files) == sorted(LICENSES)
+    texts = {name: Path(str(dist.locate_file(f))).read_text(encoding="utf-8")
+             for name, f in files.items()}
+    assert SPDX in texts["LICENSE"]
+    assert "Permission is hereby granted, free of charge" in texts["LICENSE.MIT"]
+    assert "trio_promise contributors" in texts["LICENSE.MIT"]
+    assert "Apache License" in texts["LICENSE.APACHE2"]
+    assert "END OF TERMS AND CONDITIONS" in texts["LICENSE.APACHE2"]
+
+
+def test_readme_links_contributing_and_history() -> None:
+    assert "(CONTRIBUTING.md)" in README
+    assert "(docs/history.rst)" in README
+    assert (ROOT / "CONTRIBUTING.md").is_file()
