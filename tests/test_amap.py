@@ -885,3 +885,16 @@ async def test_break_leaves_no_cyclic_garbage() -> None:
                         raise KeyError("body")
             except BaseExceptionGroup:
                 pass
+
+
+async def test_the_context_manager_is_entered_once() -> None:
+    manager = amap(cached, [1, 2])
+    async with manager as results:
+        assert sorted([pair async for pair in results]) == [(1, 1), (2, 2)]
+    with pytest.raises(
+        RuntimeError,
+        match=r"^amap\(\): this 'async with' was already entered; call amap\(\) "
+        r"again for a new run$",
+    ):
+        async with manager:
+            pass  # pragma: no cover

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, final, overload
 
 import trio
@@ -44,7 +43,6 @@ from ._tasks import (
 
 if TYPE_CHECKING:
     from collections.abc import (
-        AsyncGenerator,
         AsyncIterable,
         AsyncIterator,
         Awaitable,
@@ -52,6 +50,8 @@ if TYPE_CHECKING:
         Iterable,
         Iterator,
     )
+    from contextlib import AbstractAsyncContextManager
+    from types import TracebackType
 
     import outcome
 
@@ -200,6 +200,10 @@ class _Amap:
             close_all((awaitable,))
             raise
         self.finish(slot, result)
+        # capture()'s frame, in the stored failure's traceback, links back to
+        # this one (its f_back, from Python 3.12 on): holding the state that
+        # holds the outcome here would be a reference cycle.
+        del self, slot, result
 
     @trio.lowlevel.enable_ki_protection
     def finish(self, slot: _Slot, result: object) -> None:
@@ -268,35 +272,75 @@ class _Amap:
         return slot.item, slot.result
 
 
-@asynccontextmanager
-@trio.lowlevel.enable_ki_protection
-async def _session(state: _Amap) -> AsyncGenerator[AmapIterator[object], None]:
+@final
+class _Session:
     """What ``async with amap(...)`` does: the nursery, the feeder, the exit.
 
-    KI-protected, as trio's own nursery manager is: entering (the nursery
-    opened, the feeder started) and leaving (cancel, wait, clean up) are
-    units. The loop body runs in the user's frames, unprotected.
+    A class, not an ``asynccontextmanager``: from Python 3.12 on, a
+    generator-based context manager around a nursery that raises leaves
+    reference cycles through the generator's frames (measured: a bare
+    ``asynccontextmanager`` + ``open_nursery`` with a failing task makes
+    ~47 cyclic objects per use on 3.12, none on 3.11), and amap promises
+    none (API.md section 1).
+
+    Both halves are KI-protected, as trio's own nursery manager is:
+    entering (the nursery opened, the feeder started) and leaving (cancel,
+    wait, clean up) are units. The loop body runs in the user's frames,
+    unprotected.
     """
-    state.owner = trio.lowlevel.current_task()
-    try:
-        async with trio.open_nursery() as nursery:
-            state.nursery = nursery
-            nursery.start_soon(state.feed, name=f"amap({_name(state.async_fn)}) input")
-            try:
-                yield AmapIterator(state)
-            finally:
-                state.closed = True
-                # Leaving, however it happens (the end of the results, a
-                # break, an exception in the body, a cancellation): stop what
-                # still runs and read no further item. The nursery's exit
-                # waits for every task.
-                nursery.cancel_scope.cancel()
-    finally:
-        # Pairs never taken go now. And nothing that a failed call's
-        # traceback reaches (its task's frame holds the state) may keep the
-        # nursery or the task (trio#1770).
-        state.queue.clear()
-        state.nursery = state.owner = None
+
+    __slots__ = ("_manager", "_state")
+
+    def __init__(self, state: _Amap) -> None:
+        self._state = state
+        self._manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+
+    @trio.lowlevel.enable_ki_protection
+    async def __aenter__(self) -> AmapIterator[object]:
+        if self._manager is not None or self._state.closed:
+            raise RuntimeError(
+                "amap(): this 'async with' was already entered; call amap() "
+                "again for a new run"
+            )
+        state = self._state
+        state.owner = trio.lowlevel.current_task()
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        self._manager = manager
+        state.nursery = nursery
+        nursery.start_soon(state.feed, name=f"amap({_name(state.async_fn)}) input")
+        return AmapIterator(state)
+
+    @trio.lowlevel.enable_ki_protection
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        state = self._state
+        manager = self._manager
+        assert manager is not None
+        assert state.nursery is not None
+        try:
+            state.closed = True
+            # Leaving, however it happens (the end of the results, a break,
+            # an exception in the body, a cancellation): stop what still
+            # runs and read no further item. The nursery's exit waits for
+            # every task.
+            state.nursery.cancel_scope.cancel()
+            # The nursery's own exit: it must wait for the tasks, as any
+            # nursery does (not shielded: a cancel reaches the tasks).
+            return bool(await manager.__aexit__(exc_type, exc, traceback))  # noqa: ASYNC102
+        finally:
+            # Pairs never taken go now. And nothing that a failed call's
+            # traceback reaches (its task's frame holds the state) may keep
+            # the nursery or the task; nor may this frame keep the exception
+            # it passes on (trio#1770).
+            state.queue.clear()
+            state.nursery = state.owner = None
+            self._manager = None
+            del exc_type, exc, traceback, manager, state
 
 
 def _name(async_fn: object) -> str:
@@ -479,7 +523,7 @@ def amap(
     )
     checked_limit = check_limit(limit, "amap", "the most items in hand at once")
     limiters = check_limiters(limiter, "amap")
-    return _session(
+    return _Session(
         _Amap(
             async_fn, sync_items, async_items, checked_limit, limiters, ordered, settled
         )

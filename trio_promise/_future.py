@@ -545,7 +545,9 @@ def _raise_stored(future: Future[Any]) -> NoReturn:
     traceback, context = cast("tuple[Any, Any]", future._value)
     try:
         try:
-            raise exc  # noqa: TRY301 (raised to be caught: see above)
+            # With the saved traceback already: Python 3.10's bare 'raise'
+            # below re-raises the traceback this raise made.
+            raise exc.with_traceback(traceback)  # noqa: TRY301 (caught below)
         except BaseException:
             exc.__context__ = context
             exc.__traceback__ = traceback

@@ -359,6 +359,10 @@ async def _map_one(
         else:
             results[index] = await run_call(limiters, awaitable)
     finally:
+        # capture()'s frame, in the stored failure's traceback, links back to
+        # this one (its f_back, from Python 3.12 on): keeping the results
+        # that hold the outcome here would be a reference cycle.
+        del results
         if slots is not None:
             slots.release()
 
