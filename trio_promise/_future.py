@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import contextlib
 import reprlib
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, final
 
@@ -533,9 +532,8 @@ def _raise_stored(future: Future[Any]) -> NoReturn:
     * ``__context__``: a plain ``raise`` inside a waiter's ``except`` block
       would set it to the exception that block handles, for every holder of
       the shared object. Python chains nothing when the exception being
-      raised is the one already being handled, so, when the waiter is
-      handling one, we raise it once, catch it, put the saved context back
-      and re-raise it with a bare ``raise``.
+      raised is the one already being handled, so we raise it once, catch
+      it, put the saved context back and re-raise it with a bare ``raise``.
     * No frame of ours keeps the future, the exception or the traceback as
       it leaves (``del`` in ``finally``, as ``outcome.Error.unwrap()``
       does), so no reference cycle is made (trio#1770).
@@ -546,11 +544,6 @@ def _raise_stored(future: Future[Any]) -> NoReturn:
     context: BaseException | None
     traceback, context = cast("tuple[Any, Any]", future._value)
     try:
-        exc.__context__ = context
-        if sys.exc_info()[1] is None:
-            # Nothing is being handled, so a raise sets no context: one
-            # raise is enough (the common case, and half the cost).
-            raise exc.with_traceback(traceback)
         try:
             # With the saved traceback already: Python 3.10's bare 'raise'
             # below re-raises the traceback this raise made.
