@@ -351,10 +351,8 @@ class _Completion(_Parked, Generic[T]):
     def __init__(self, futures: list[Future[T]]) -> None:
         super().__init__()
         self.ready: deque[Future[T]] = deque()
-        self.pending: dict[Future[T], None] = {}
+        self.pending: dict[Future[T], None] = dict.fromkeys(futures)
         self.hooked = False
-        for fut in dict.fromkeys(futures):
-            self.pending[fut] = None
         self.hook()
 
     def on_settled(self, fut: Future[T]) -> None:
