@@ -72,7 +72,11 @@ SUITE_REQUIREMENTS = (
 # These need the `bench` extra (aioresult, anyio, matplotlib) and test nothing
 # about the interpreter: the benchmark suite's quick run, and the docs' claims
 # about the peers. They run in .venv only.
-MAIN_VENV_ONLY = ("tests/test_benchmarks_quick.py", "tests/test_docs_peers.py")
+MAIN_VENV_ONLY = (
+    "tests/test_benchmarks_quick.py",
+    "tests/test_docs_peers.py",
+    "tests/test_amap_memory.py",
+)
 
 
 def bin_dir(env: Path) -> Path:
@@ -707,8 +711,8 @@ def check() -> None:
     for version in skipped_pythons:
         print(f"  CPython {dotted(version)}: SKIPPED, not found on PATH or in pyenv")
     print("  Every run includes tests/test_lsp_real.py against a real pylsp (a skipped "
-          f"test fails a run); {' and '.join(MAIN_VENV_ONLY)}, which need the bench "
-          "extra, run in .venv only.")
+          f"test fails a run); {', '.join(MAIN_VENV_ONLY)} (the bench extra, or "
+          "half a minute of tracemalloc) run in .venv only.")
     if skipped_pythons and os.environ.get("TRIO_PROMISE_REQUIRE_ALL_PYTHONS") == "1":
         failed.append("every supported CPython (TRIO_PROMISE_REQUIRE_ALL_PYTHONS=1)")
     print(f"\n{cpu_used()}", flush=True)
