@@ -370,7 +370,19 @@ class Future(Generic[T]):
         if self._value is not _PENDING:
             return False
         self._value = value
-        self._settle()
+        # _settle() and _run_hooks(), written out: every spawned task
+        # settles through here, and a join hooks each future it waits for.
+        event = self._event
+        if event is not None:
+            event.set()
+        hooks = self._hooks
+        if hooks is not None:
+            self._hooks = None
+            if type(hooks) is dict:
+                for hook in cast("dict[Hook, None]", hooks):
+                    hook(self)
+            else:
+                hooks(self)
         return True
 
     @trio.lowlevel.enable_ki_protection

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 import trio
 
-from ._future import Future, add_hook, has_failed, remove_hook
+from ._future import _PENDING, Future, add_hook, has_failed, remove_hook
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -49,6 +49,20 @@ def _future_list(futures: Iterable[Future[T]], caller: str) -> list[Future[T]]:
             f"{caller}() takes an iterable of futures, got {_type_name(futures)}"
         ) from None
     futs = list(iterator)
+    # Checked at C speed (Future cannot be subclassed, so its type says
+    # all); only a wrong item costs a second pass, to name it.
+    if not set(map(type, futs)) <= {Future}:
+        index, item = next(
+            (index, item)
+            for index, item in enumerate(cast("list[object]", futs))
+            if type(item) is not Future
+        )
+        raise TypeError(
+            f"{caller}() takes only trio_promise.Future items, got "
+            f"{_type_name(item)} at index {index}; start a task "
+            f"into a Future with spawn(nursery, async_fn, ...)"
+        )
+    return futs
     for index, item in enumerate(cast("list[object]", futs)):
         if not isinstance(item, Future):
             raise TypeError(
@@ -117,14 +131,15 @@ class _AllJoin(_Parked):
         # Called synchronously from another task's set_*(): must never raise.
         if self.task is None:
             return
-        if self.fail_fast and has_failed(fut):
+        # done() and has_failed(), written out: this runs once per future.
+        if self.fail_fast and fut._exc is not None:
             self.failed = fut
             self.wake()
             return
         futures = self.futures
         cursor = self.cursor
         count = len(futures)
-        while cursor < count and futures[cursor].done():
+        while cursor < count and futures[cursor]._value is not _PENDING:
             cursor += 1
         self.cursor = cursor
         if cursor == count:
@@ -146,11 +161,15 @@ async def _wait_all(futs: list[Future[T]], fail_fast: bool) -> Future[T] | None:
     failed: Future[T] | None = None
     try:
         for index, fut in enumerate(futs):
-            if not fut.done():
+            if fut._value is _PENDING:
                 # Before the hook goes on, so that the finally takes it back.
                 if first_pending < 0:
                     first_pending = index
-                add_hook(fut, hook)
+                # add_hook()'s common case, written out.
+                if fut._hooks is None:
+                    fut._hooks = hook
+                else:
+                    add_hook(fut, hook)
             # Already-settled failures win, in input order: they settled
             # before anything we could wait for.
             elif fail_fast and has_failed(fut):
@@ -211,7 +230,9 @@ async def wait_all(futures: Iterable[Future[T]]) -> list[T]:
             # Raise this one's exception, not the first failure in input
             # order: another future may have failed since the join was woken.
             failed.get_nowait()
-        return [fut.get_nowait() for fut in futs]
+        # Every future has a value now (no failure ended the join, and a
+        # settled future never changes): read them without a call each.
+        return [fut._value for fut in futs]
     finally:
         # This frame is in the traceback of what it raises: holding the
         # futures here would be a reference cycle through the exception
