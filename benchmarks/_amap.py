@@ -19,8 +19,8 @@ starts and it yields results, not pairs.
 
 anyio's ``amap`` returns a list (no limit, no streaming): not an equivalent.
 
-The row needs ``trio_promise.amap``, which is new; on a build without it,
-the suite says so and skips the row. aiometer is optional too.
+aiometer is optional (the bench extra); without it the row has no aiometer
+variant, and the suite says so.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-import trio_promise
+from trio_promise import amap
 
 from ._common import on_trio
 from ._harness import FLOOR, Variant
@@ -40,11 +40,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 LIMIT = 100
-
-# None on a build of trio_promise without amap (looked up, not imported, so
-# that the suite and its type checks work on either).
-amap: Any = getattr(trio_promise, "amap", None)
-
 
 def aiometer_module() -> Any:
     """The aiometer module, or ``None`` if it is not installed."""
@@ -55,13 +50,10 @@ def aiometer_module() -> Any:
 
 
 def unavailable() -> list[str]:
-    """Why the amap row, or part of it, cannot run (empty if it all can)."""
-    reasons: list[str] = []
-    if amap is None:
-        reasons.append("amap not available in this build of trio_promise: row skipped")
-    elif aiometer_module() is None:
-        reasons.append("aiometer not installed: amap row without its aiometer variant")
-    return reasons
+    """Why part of the amap row cannot run (empty if it all can)."""
+    if aiometer_module() is None:
+        return ["aiometer not installed: amap row without its aiometer variant"]
+    return []
 
 
 class Work:
@@ -134,9 +126,7 @@ async def amap_aiometer(n: int) -> float:
 
 
 def amap_variants() -> tuple[Variant, ...]:
-    """The variants that can run here (none without trio_promise.amap)."""
-    if amap is None:
-        return ()
+    """The variants that can run here (aiometer's only if it is installed)."""
     found: list[tuple[str, Callable[[int], float], str]] = [
         ("trio_promise", on_trio(amap_ours), f"amap(fn, items, limit={LIMIT})"),
         (

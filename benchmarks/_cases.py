@@ -118,6 +118,20 @@ def cases(sizes: Sizes) -> list[Case]:
         )
         for n in sizes.fanout
     )
+    # At the largest n, whether one full collection of the heap (every
+    # parked task) starts inside the window decides the row; the same
+    # variants with the collector off in the window time the wake-up path.
+    result.append(
+        Case(
+            "fan-out, collector paused",
+            max(sizes.fanout),
+            unit="waiter",
+            ops=max(sizes.fanout),
+            rounds=rounds(max(sizes.fanout)),
+            variants=_futures.fanout_variants(collector_paused=True),
+            target=1.05,
+        )
+    )
     result.append(
         Case(
             "spawn + wait_all",

@@ -20,6 +20,7 @@ import trio.testing
 
 from trio_promise import Future
 
+from . import _common
 from ._common import (
     ASYNCIO_NOTE,
     AsyncioSlot,
@@ -375,9 +376,9 @@ async def fanout_ours(n: int) -> float:
         for _ in range(n):
             nursery.start_soon(waiter)
         await trio.testing.wait_all_tasks_blocked()
-        start = time.perf_counter()
+        clock.start()
         fut.set_result(1)
-    return clock.end - start
+    return clock.elapsed
 
 
 async def fanout_floor(n: int) -> float:
@@ -393,10 +394,10 @@ async def fanout_floor(n: int) -> float:
         for _ in range(n):
             nursery.start_soon(waiter)
         await trio.testing.wait_all_tasks_blocked()
-        start = time.perf_counter()
+        clock.start()
         slot.value = 1
         slot.event.set()
-    return clock.end - start
+    return clock.elapsed
 
 
 async def fanout_event_class(n: int) -> float:
@@ -411,9 +412,9 @@ async def fanout_event_class(n: int) -> float:
         for _ in range(n):
             nursery.start_soon(waiter)
         await trio.testing.wait_all_tasks_blocked()
-        start = time.perf_counter()
+        clock.start()
         link.set_result(1)
-    return clock.end - start
+    return clock.elapsed
 
 
 async def fanout_aioresult(n: int) -> float:
@@ -429,9 +430,9 @@ async def fanout_aioresult(n: int) -> float:
         for _ in range(n):
             nursery.start_soon(waiter)
         await trio.testing.wait_all_tasks_blocked()
-        start = time.perf_counter()
+        clock.start()
         fut.set_result(1)
-    return clock.end - start
+    return clock.elapsed
 
 
 async def fanout_anyio(n: int) -> float:
@@ -446,9 +447,9 @@ async def fanout_anyio(n: int) -> float:
         for _ in range(n):
             nursery.start_soon(waiter)
         await trio.testing.wait_all_tasks_blocked()
-        start = time.perf_counter()
+        clock.start()
         fut.return_value = 1
-    return clock.end - start
+    return clock.elapsed
 
 
 async def fanout_asyncio(n: int) -> float:
@@ -461,10 +462,10 @@ async def fanout_asyncio(n: int) -> float:
 
     tasks = [asyncio.create_task(waiter()) for _ in range(n)]
     await asyncio_settle()
-    start = time.perf_counter()
+    clock.start()
     fut.set_result(1)
     await asyncio.gather(*tasks)
-    return clock.end - start
+    return clock.elapsed
 
 
 async def fanout_asyncio_floor(n: int) -> float:
@@ -478,33 +479,42 @@ async def fanout_asyncio_floor(n: int) -> float:
 
     tasks = [asyncio.create_task(waiter()) for _ in range(n)]
     await asyncio_settle()
-    start = time.perf_counter()
+    clock.start()
     slot.value = 1
     slot.event.set()
     await asyncio.gather(*tasks)
-    return clock.end - start
+    return clock.elapsed
 
 
-def fanout_variants() -> tuple[Variant, ...]:
+def fanout_variants(*, collector_paused: bool = False) -> tuple[Variant, ...]:
+    """The fan-out variants; with ``collector_paused``, each with the garbage
+    collector off in its timed window (see ``_common.collector_paused``)."""
+    wrap = _common.collector_paused if collector_paused else _unchanged
     return (
-        Variant("trio_promise", on_trio(fanout_ours)),
-        Variant(FLOOR, on_trio(fanout_floor), note="trio.Event + slot"),
-        Variant(EVENT_CLASS, on_trio(fanout_event_class), note=EVENT_CLASS_NOTE),
-        Variant("aioresult", on_trio(fanout_aioresult), note="aioresult.Future"),
-        Variant("anyio", on_trio(fanout_anyio), note="anyio.Future"),
+        Variant("trio_promise", wrap(on_trio(fanout_ours))),
+        Variant(FLOOR, wrap(on_trio(fanout_floor)), note="trio.Event + slot"),
+        Variant(
+            EVENT_CLASS, wrap(on_trio(fanout_event_class)), note=EVENT_CLASS_NOTE
+        ),
+        Variant("aioresult", wrap(on_trio(fanout_aioresult)), note="aioresult.Future"),
+        Variant("anyio", wrap(on_trio(fanout_anyio)), note="anyio.Future"),
         Variant(
             "asyncio",
-            on_asyncio(fanout_asyncio),
+            wrap(on_asyncio(fanout_asyncio)),
             baseline=ASYNCIO_FLOOR,
             note=ASYNCIO_NOTE,
         ),
         Variant(
             ASYNCIO_FLOOR,
-            on_asyncio(fanout_asyncio_floor),
+            wrap(on_asyncio(fanout_asyncio_floor)),
             baseline=ASYNCIO_FLOOR,
             note="asyncio.Event + slot",
         ),
     )
+
+
+def _unchanged(run: Callable[[int], float]) -> Callable[[int], float]:
+    return run
 
 
 # -- memory: bytes retained per pending future with no waiters ----------------

@@ -27,6 +27,7 @@ EXPECTED = {
     "handoff": (WITH_ASYNCIO | {"Event class"}, 1),
     "settled get": (WITH_ASYNCIO, 1),
     "fan-out": (WITH_ASYNCIO | {"Event class"}, 2),
+    "fan-out, collector paused": (WITH_ASYNCIO | {"Event class"}, 1),
     "spawn + wait_all": (TRIO_PEERS, 1),
     "failure fan-out": (TRIO_PEERS, 1),
     # anyio has no equivalent of propagate=False.
@@ -38,15 +39,12 @@ EXPECTED = {
     "fan-in": (TRIO_PEERS, 2),
 }
 JOINS = ("wait_all", "wait_any", "as_completed", "fan-in")
-# amap (API.md 5b) is new: the row runs once the library has it, and is
-# skipped, saying so, on a build without it. aiometer is an optional peer.
-HAS_AMAP = hasattr(importlib.import_module("trio_promise"), "amap")
+# aiometer is an optional peer (the bench extra).
 HAS_AIOMETER = importlib.util.find_spec("aiometer") is not None
-if HAS_AMAP:
-    EXPECTED["amap"] = (
-        {"trio_promise", "floor"} | ({"aiometer"} if HAS_AIOMETER else set()),
-        2,
-    )
+EXPECTED["amap"] = (
+    {"trio_promise", "floor"} | ({"aiometer"} if HAS_AIOMETER else set()),
+    2,
+)
 MEMORY = {"trio_promise", "aioresult", "anyio", "trio.Event", "floor", "asyncio"}
 
 
@@ -72,8 +70,8 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "### Targets" in proc.stdout
-    skipped = "amap not available in this build of trio_promise: row skipped"
-    assert (skipped in proc.stdout) is not HAS_AMAP
+    no_aiometer = "aiometer not installed: amap row without its aiometer variant"
+    assert (no_aiometer in proc.stdout) is not HAS_AIOMETER
 
     data = cast("dict[str, Any]", json.loads((tmp_path / "results.json").read_text()))
     cases = cast("list[dict[str, Any]]", data["cases"])
@@ -133,77 +131,62 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     assert (tmp_path / "results.md").read_text(encoding="utf-8") == table
 
 
-# A stand-in with amap's shape (API.md 5b: an async context manager yielding
-# (item, result) pairs, at most `limit` in hand), so that the amap row's code
-# runs here before the library has amap; not a model of the real one.
-STAND_IN_AMAP = """
-import math, sys
-from contextlib import asynccontextmanager
-sys.path.insert(0, sys.argv[1])
-import trio, trio_promise
+# The collector-paused runner: off for the timed window only, on again after
+# it, also when a run fails.
+COLLECTOR_PAUSED = """
+import gc, sys
+sys.path.append(sys.argv[1])
+from benchmarks._common import Clock, collector_paused, on_trio
 
-def amap(async_fn, items, *, limit=None):
-    @asynccontextmanager
-    async def cm():
-        slots = trio.CapacityLimiter(limit or math.inf)
-        send, receive = trio.open_memory_channel(0)
-        async def run(token, item):
-            result = await async_fn(item)
-            await send.send((item, result))
-            slots.release_on_behalf_of(token)
-        async def feed():
-            try:
-                async with trio.open_nursery() as tasks:
-                    for token, item in enumerate(items):
-                        await slots.acquire_on_behalf_of(token)
-                        tasks.start_soon(run, token, item)
-            finally:
-                send.close()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(feed)
-            async with receive:
-                yield receive
-    return cm()
+seen = []
 
-trio_promise.amap = amap
-from benchmarks.run import main
-sys.exit(main(sys.argv[2:]))
+async def window(n):
+    clock = Clock(n)
+    seen.append(("before", gc.isenabled()))
+    clock.start()
+    for _ in range(n):
+        seen.append(("in", gc.isenabled()))
+        clock.one_done()
+    seen.append(("after", gc.isenabled()))
+    return clock.elapsed
+
+async def failing(n):
+    Clock(n).start()
+    raise ValueError("run failed")
+
+assert collector_paused(on_trio(window))(2) >= 0
+assert on_trio(window)(1) >= 0
+try:
+    collector_paused(on_trio(failing))(1)
+except ValueError:
+    seen.append(("failed", gc.isenabled()))
+print(seen)
 """
 
 
-def test_amap_row_runs_once_amap_exists(tmp_path: Path) -> None:
-    if HAS_AMAP:
-        # Then test_quick_run_writes_every_row runs the real one.
-        return
+def test_collector_paused_only_in_the_window(tmp_path: Path) -> None:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            STAND_IN_AMAP,
-            str(ROOT),
-            "--quick",
-            "--only",
-            "amap",
-            "--no-plots",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, "-c", COLLECTOR_PAUSED, str(ROOT)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=60,
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "amap not available" not in proc.stdout
-    data = cast("dict[str, Any]", json.loads((tmp_path / "results.json").read_text()))
-    cases = cast("list[dict[str, Any]]", data["cases"])
-    assert [c["scenario"] for c in cases] == ["amap", "amap"]
-    expected = {"trio_promise", "floor"} | ({"aiometer"} if HAS_AIOMETER else set[str]())
-    for case in cases:
-        rows = cast("list[dict[str, Any]]", case["variants"])
-        assert {row["name"] for row in rows} == expected
-        assert all(math.isfinite(r) for row in rows for r in row["ratios"])
+    assert proc.stdout.strip() == str(
+        [
+            ("before", True),
+            ("in", False),
+            ("in", False),
+            ("after", True),
+            # Without collector_paused, nothing changes.
+            ("before", True),
+            ("in", True),
+            ("after", True),
+            ("failed", True),
+        ]
+    )

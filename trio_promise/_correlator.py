@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar, final
 import trio
 
 from ._exceptions import BrokenPromiseError, broken_promise_cause
-from ._future import Future, check_exception, short_repr
+from ._future import _PENDING, Future, check_exception, short_repr
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -102,7 +102,7 @@ class _Expectation(Generic[K, T]):
         if pending.get(key) is self:
             del pending[key]
         future = self.future
-        if not future.done():
+        if future._value is _PENDING:  # done(), without a call per request
             future.try_set_exception(
                 BrokenPromiseError(
                     f"the correlator stopped waiting for key {short_repr(key)}: its "
@@ -268,7 +268,11 @@ class Correlator(Generic[K, T]):
             unknown, gone (its caller left) or already settled. Then nothing
             changes: log it as a late or unknown reply.
         """
-        entry = self._lookup(key)
+        # _lookup(), written out: the reader calls this once per reply.
+        try:
+            entry = self._pending.get(key)
+        except TypeError:
+            return False
         return entry is not None and entry.future.try_set_result(value)
 
     def fail(self, key: K, exc: Exception) -> bool:

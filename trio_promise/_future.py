@@ -327,7 +327,8 @@ class Future(Generic[T]):
     def _store_exception(self, exc: Exception) -> None:
         # Save what raising will change, so that every waiter can start again
         # from it (see _raise_stored).
-        self._value = cast("Any", (exc.__traceback__, exc.__context__))
+        saved: Any = (exc.__traceback__, exc.__context__)  # no cast() call
+        self._value = saved
         self._exc = exc
         self._settle()
 
@@ -554,7 +555,8 @@ def _raise_stored(future: Future[Any]) -> NoReturn:
     assert exc is not None
     traceback: TracebackType | None
     context: BaseException | None
-    traceback, context = cast("tuple[Any, Any]", future._value)
+    saved: Any = future._value  # (traceback, context); no cast() call
+    traceback, context = saved
     try:
         try:
             # With the saved traceback already: Python 3.10's bare 'raise'

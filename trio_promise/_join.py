@@ -63,14 +63,6 @@ def _future_list(futures: Iterable[Future[T]], caller: str) -> list[Future[T]]:
             f"into a Future with spawn(nursery, async_fn, ...)"
         )
     return futs
-    for index, item in enumerate(cast("list[object]", futs)):
-        if not isinstance(item, Future):
-            raise TypeError(
-                f"{caller}() takes only trio_promise.Future items, got "
-                f"{_type_name(item)} at index {index}; start a task "
-                f"into a Future with spawn(nursery, async_fn, ...)"
-            )
-    return futs
 
 
 def _type_name(obj: object) -> str:

@@ -162,11 +162,7 @@ async def _produce(
     # settled it already; that is its right, not a bug of ours.
     try:
         if scope is None:
-            # _run(), written out: one call less per task.
-            if limiters:
-                value = await run_limited(limiters, _call_settling, fut, awaitable)
-            else:
-                value = await _call(awaitable)
+            value = await _run(fut, awaitable, limiters)
         else:
             value = await _run_scoped(fut, awaitable, limiters, scope)
             if value is _CANCELLED:
@@ -203,6 +199,11 @@ async def _produce(
     # (ASYNC910); it costs nothing unless the task is being cancelled, and
     # then it ends the task as it would end anyway.
     await trio.lowlevel.checkpoint_if_cancelled()
+
+
+def _is_awaitable(obj: object) -> bool:
+    # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
+    return type(obj) is CoroutineType or inspect.isawaitable(obj)
 
 
 def _close(awaitable: object) -> None:
@@ -297,10 +298,8 @@ def spawn(
             f"spawn() needs a trio.Nursery first, got {type(nursery).__qualname__}; "
             f"open one with 'async with trio.open_nursery() as nursery:'"
         )
-    # The checks' common cases are written out: spawn() is every task's path.
-    if not callable(async_fn):
-        check_async_fn(async_fn, "spawn")
-    limiters = () if limiter is None else check_limiters(limiter, "spawn")
+    check_async_fn(async_fn, "spawn")
+    limiters = check_limiters(limiter, "spawn")
     if cancel_scope is not None and not isinstance(
         cast("object", cancel_scope), trio.CancelScope
     ):
@@ -311,8 +310,7 @@ def spawn(
     # Called here, as nursery.start_soon does, so that wrong arguments and
     # sync functions are a TypeError at once, not a failure of the task.
     awaitable = async_fn(*args)
-    # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
-    if type(awaitable) is not CoroutineType and not inspect.isawaitable(awaitable):
+    if not _is_awaitable(awaitable):
         raise TypeError(
             f"spawn() needs an async function, but {async_fn!r} returned "
             f"{type(awaitable).__qualname__} {short_repr(awaitable)}; is it missing "
@@ -324,9 +322,7 @@ def spawn(
     fut: Future[T] = Future()
     task_name = async_fn if name is None else name
     try:
-        if cancel_scope is None and propagate and not limiters:
-            nursery.start_soon(_produce, fut, awaitable, name=task_name)
-        elif cancel_scope is not None:
+        if cancel_scope is not None:
             nursery.start_soon(
                 _produce,
                 fut,
@@ -336,10 +332,12 @@ def spawn(
                 cancel_scope,
                 name=task_name,
             )
-        else:
+        elif limiters or not propagate:
             nursery.start_soon(
                 _produce, fut, awaitable, limiters, propagate, name=task_name
             )
+        else:
+            nursery.start_soon(_produce, fut, awaitable, name=task_name)
     except BaseException:
         _close(awaitable)
         raise
