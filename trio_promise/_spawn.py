@@ -82,6 +82,10 @@ def _broken(task_name: str, exc: BaseException | None) -> BrokenPromiseError:
     return error
 
 
+# callable() as a plain function of an object: to type checkers ``async_fn``
+# is always callable, to spawn()'s callers it may not be.
+_is_callable: Callable[[object], bool] = callable
+
 # Returned by _run_scoped() when the task's cancel_scope caught its own
 # cancellation before the function returned.
 _CANCELLED: Any = object()
@@ -162,7 +166,11 @@ async def _produce(
     # settled it already; that is its right, not a bug of ours.
     try:
         if scope is None:
-            value = await _run(fut, awaitable, limiters)
+            # _run(), written out: one call less per task.
+            if limiters:
+                value = await run_limited(limiters, _call_settling, fut, awaitable)
+            else:
+                value = await _call(awaitable)
         else:
             value = await _run_scoped(fut, awaitable, limiters, scope)
             if value is _CANCELLED:
@@ -199,11 +207,6 @@ async def _produce(
     # (ASYNC910); it costs nothing unless the task is being cancelled, and
     # then it ends the task as it would end anyway.
     await trio.lowlevel.checkpoint_if_cancelled()
-
-
-def _is_awaitable(obj: object) -> bool:
-    # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
-    return type(obj) is CoroutineType or inspect.isawaitable(obj)
 
 
 def _close(awaitable: object) -> None:
@@ -298,8 +301,11 @@ def spawn(
             f"spawn() needs a trio.Nursery first, got {type(nursery).__qualname__}; "
             f"open one with 'async with trio.open_nursery() as nursery:'"
         )
-    check_async_fn(async_fn, "spawn")
-    limiters = check_limiters(limiter, "spawn")
+    # The checks' common cases are written out, without a call each: this is
+    # every spawned task's path (benchmarks/, spawn + wait_all).
+    if not _is_callable(async_fn):
+        check_async_fn(async_fn, "spawn")  # raises
+    limiters = () if limiter is None else check_limiters(limiter, "spawn")
     if cancel_scope is not None and not isinstance(
         cast("object", cancel_scope), trio.CancelScope
     ):
@@ -310,7 +316,9 @@ def spawn(
     # Called here, as nursery.start_soon does, so that wrong arguments and
     # sync functions are a TypeError at once, not a failure of the task.
     awaitable = async_fn(*args)
-    if not _is_awaitable(awaitable):
+    # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
+    kind = type(awaitable)
+    if kind is not CoroutineType and not inspect.isawaitable(awaitable):
         raise TypeError(
             f"spawn() needs an async function, but {async_fn!r} returned "
             f"{type(awaitable).__qualname__} {short_repr(awaitable)}; is it missing "
@@ -322,7 +330,10 @@ def spawn(
     fut: Future[T] = Future()
     task_name = async_fn if name is None else name
     try:
-        if cancel_scope is not None:
+        if cancel_scope is None and propagate and not limiters:
+            # The defaults: two arguments, measurably cheaper per task.
+            nursery.start_soon(_produce, fut, awaitable, name=task_name)
+        else:
             nursery.start_soon(
                 _produce,
                 fut,
@@ -332,12 +343,6 @@ def spawn(
                 cancel_scope,
                 name=task_name,
             )
-        elif limiters or not propagate:
-            nursery.start_soon(
-                _produce, fut, awaitable, limiters, propagate, name=task_name
-            )
-        else:
-            nursery.start_soon(_produce, fut, awaitable, name=task_name)
     except BaseException:
         _close(awaitable)
         raise
