@@ -1,3 +1,6 @@
+# pyright: reportPrivateUsage=false
+# (a Future's slots, read and written in line on the hot paths; their layout
+# is described at the top of _future.py.)
 """Correlator: match replies to requests in protocol code.
 
 The pattern: a caller registers the id of its request *before* sending it,

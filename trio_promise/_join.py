@@ -1,3 +1,6 @@
+# pyright: reportPrivateUsage=false
+# (a Future's slots, read and written in line on the hot paths; their layout
+# is described at the top of _future.py.)
 """Joins: one task waits on many futures, without owning anything.
 
 A join costs O(n) for n futures and never polls: it puts one hook on each

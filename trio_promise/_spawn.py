@@ -296,7 +296,7 @@ def spawn(
             ``TypeError``: ``cancel_scope`` is not a ``trio.CancelScope``.
         RuntimeError: the nursery is closed (from ``start_soon``).
     """
-    if not isinstance(cast("object", nursery), trio.Nursery):
+    if type(nursery) is not trio.Nursery:  # final in trio: no subclasses
         raise TypeError(
             f"spawn() needs a trio.Nursery first, got {type(nursery).__qualname__}; "
             f"open one with 'async with trio.open_nursery() as nursery:'"
