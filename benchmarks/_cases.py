@@ -145,6 +145,16 @@ def cases(sizes: Sizes) -> list[Case]:
     )
     result.append(
         Case(
+            "spawn + wait_all, piece by piece",
+            sizes.spawn,
+            unit="task",
+            ops=sizes.spawn,
+            rounds=sizes.rounds,
+            variants=_spawn.parts_variants(),
+        )
+    )
+    result.append(
+        Case(
             "failure fan-out",
             sizes.fail_fanout,
             unit="waiter",

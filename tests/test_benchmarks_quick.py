@@ -29,6 +29,11 @@ EXPECTED = {
     "fan-out": (WITH_ASYNCIO | {"Event class"}, 2),
     "fan-out, collector paused": (WITH_ASYNCIO | {"Event class"}, 1),
     "spawn + wait_all": (TRIO_PEERS, 1),
+    "spawn + wait_all, piece by piece": (
+        {"floor", "+ future", "+ coroutine first", "+ task body", "+ spawn()"}
+        | {"trio_promise"},
+        1,
+    ),
     "failure fan-out": (TRIO_PEERS, 1),
     # anyio has no equivalent of propagate=False.
     "failing spawn + wait_settled": ({"trio_promise", "floor", "aioresult"}, 1),
