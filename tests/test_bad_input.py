@@ -536,7 +536,8 @@ ERRORS: list[_Row] = [
         "gather_map over an int",
         lambda w: gather_map(w.probe, _bad(5)),
         TypeError,
-        r"^gather_map\(\) needs an iterable of arguments, got int; to call "
+        r"^gather_map\(\) needs an iterable or async iterable of arguments, got int; "
+        r"to call "
         r"async_fn once, use gather_map\(async_fn, \[arg\]\)$",
     ),
     *(

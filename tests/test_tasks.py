@@ -395,7 +395,8 @@ async def test_gather_map_bad_arguments_at_once() -> None:
         trio.testing.assert_no_checkpoints(),
         pytest.raises(
             TypeError,
-            match=r"^gather_map\(\) needs an iterable of arguments, got int; to "
+            match=r"^gather_map\(\) needs an iterable or async iterable of arguments, "
+            r"got int; to "
             r"call async_fn once, use gather_map\(async_fn, \[arg\]\)$",
         ),
     ):

@@ -483,7 +483,7 @@ async def gather_map(
     sync_items, async_items = open_items(
         items,
         "gather_map",
-        f"gather_map() needs an iterable of arguments, got "
+        f"gather_map() needs an iterable or async iterable of arguments, got "
         f"{type(items).__qualname__}; to call async_fn once, use "
         f"gather_map(async_fn, [arg])",
     )
