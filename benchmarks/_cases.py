@@ -224,6 +224,20 @@ def cases(sizes: Sizes) -> list[Case]:
             target=FLAT_LIMIT,
         )
     )
+    # The same without the garbage collector in the timed windows: its full
+    # collections grow with the heap (every parked task), so they account
+    # for most of the growth per task above; this is what our code adds.
+    result.append(
+        Case(
+            "fan-in, collector paused, flat",
+            max(sizes.fanin),
+            unit="task",
+            ops=1,
+            rounds=rounds(max(sizes.fanin)),
+            variants=_fanin.flat_variants(sizes.fanin, collector_paused=True),
+            target=FLAT_LIMIT,
+        )
+    )
     # The peers start a task per future (three tasks and a nursery per
     # wait): at the largest k one run of theirs takes many seconds and their
     # time per task is flat by construction, so they are measured at the

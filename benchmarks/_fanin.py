@@ -36,7 +36,6 @@ O(k), and the run counts as over budget.
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, TypeVar
 
 import aioresult
@@ -46,7 +45,8 @@ import trio.testing
 
 from trio_promise import Future, wait_any
 
-from ._common import BUDGET, Slot, on_trio
+from . import _common
+from ._common import BUDGET, Clock, Slot, on_trio
 from ._harness import FLOOR, Variant
 
 if TYPE_CHECKING:
@@ -74,19 +74,20 @@ async def timed_fanin(
         fired.append(True)
         settle_shared()
 
+    clock = Clock(1)  # the window; under collector_paused, without the collector
     async with trio.open_nursery() as outer:
         outer.start_soon(watchdog)
         await trio.testing.wait_all_tasks_blocked()
-        start = time.perf_counter()
+        clock.start()
         async with trio.open_nursery() as nursery:
             for own in owns:
                 nursery.start_soon(task, own)
             await trio.testing.wait_all_tasks_blocked()
             for own in owns:
                 settle_own(own)
-        elapsed = time.perf_counter() - start
+        clock.one_done()
         outer.cancel_scope.cancel()
-    return math.inf if fired else elapsed
+    return math.inf if fired else clock.elapsed
 
 
 async def fanin_ours(k: int) -> float:
@@ -198,17 +199,26 @@ def per_task(main: Callable[[int], Awaitable[float]], k: int) -> Callable[[int],
     return run
 
 
-def flat_variants(sizes: Sequence[int]) -> tuple[Variant, ...]:
+def flat_variants(
+    sizes: Sequence[int], *, collector_paused: bool = False
+) -> tuple[Variant, ...]:
     """trio_promise's fan-in at every k in the same rounds, each divided by
-    the smallest k round by round (as the joins' "flat" cases)."""
+    the smallest k round by round (as the joins' "flat" cases); with
+    ``collector_paused``, the garbage collector is off in each timed window
+    (see ``_common.collector_paused``)."""
     ordered = sorted(sizes)
     base = f"n={ordered[0]:,}"
+    wrap = _common.collector_paused if collector_paused else _unchanged
     return tuple(
         Variant(
             f"n={k:,}",
-            per_task(fanin_ours, k),
+            wrap(per_task(fanin_ours, k)),
             baseline=base,
             note=f"trio_promise wait_any([shared, own]): time per task / at {base}",
         )
         for k in ordered
     )
+
+
+def _unchanged(run: Callable[[int], float]) -> Callable[[int], float]:
+    return run

@@ -105,7 +105,9 @@ def targets(results: list[CaseResult], memory: Memory | None) -> list[Target]:
         if is_join(result):
             continue
         if is_flat(result) and case.target is not None:
-            join = case.scenario.removesuffix(" flat")
+            # "fan-in flat" -> "fan-in"; "fan-in, collector paused, flat" ->
+            # "fan-in, collector paused".
+            join = case.scenario.removesuffix(" flat").removesuffix(",")
             for variant in result.variants:
                 if variant.name != variant.baseline:
                     out.append(
@@ -206,16 +208,21 @@ def versus_cell(result: CaseResult, name: str, other: str) -> str:
 
 
 def flatness(results: list[CaseResult], join: str, n: int) -> str:
-    """': 0.81 (0.78-0.95) x n=1,000' from the join's flat case, if measured."""
-    for result in results:
-        if result.case.scenario == f"{join} flat":
+    """': 0.81 (0.78-0.95) x n=1,000' from the join's flat case, if measured;
+    then '; collector paused: ...' from its collector-paused flat case, if
+    there is one."""
+    found: list[str] = []
+    for scenario in (f"{join} flat", f"{join}, collector paused, flat"):
+        for result in results:
             variant = result.get(f"n={n:,}")
-            if variant is not None:
-                return (
-                    f": {fmt_ratio(variant.ratios)} ({fmt_range(variant.ratios)}) "
+            if result.case.scenario == scenario and variant is not None:
+                found.append(
+                    f"{fmt_ratio(variant.ratios)} ({fmt_range(variant.ratios)}) "
                     f"{TIMES} {variant.baseline}"
                 )
-    return ""
+    if not found:
+        return ""
+    return ": " + "; collector paused: ".join(found)
 
 
 def summary(results: list[CaseResult], memory: Memory | None) -> list[str]:

@@ -105,7 +105,11 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     assert {name: len(sizes) for name, sizes in seen.items()} == {
         name: count for name, (_, count) in EXPECTED.items()
     }
-    assert flat == {join: len(seen[join]) for join in JOINS}
+    # Fan-in's flat case runs twice: as is, and with the collector paused.
+    paused = "fan-in, collector paused,"
+    assert flat == {join: len(seen[join]) for join in JOINS} | {
+        paused: len(seen["fan-in"])
+    }
     memory = cast("dict[str, Any]", data["memory"])
     assert set(cast("dict[str, float]", memory["bytes"])) == MEMORY
     assert data["targets"]
@@ -117,7 +121,7 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
             assert f"| {name} |" in table
     for name in MEMORY:
         assert f"| {name} |" in table
-    for join in JOINS:
+    for join in (*JOINS, paused):
         assert f"| {join} flat (" in table
     for plot in ("joins.png", "ratios.png"):
         assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
