@@ -10,9 +10,9 @@ import gc
 import inspect
 import signal
 import sys
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import outcome
 import pytest
@@ -21,15 +21,14 @@ import trio.testing
 
 from trio_promise import AmapIterator, amap, gather_map
 
+from ._helpers import Ready, no_cyclic_garbage
+
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Generator, Iterator
+    from collections.abc import AsyncIterator, Iterator
     from types import FrameType
-
-
-T = TypeVar("T")
 
 
 class Stop(BaseException):
@@ -110,17 +109,6 @@ class _Async:
             return next(self.items)
         except StopIteration:
             raise StopAsyncIteration from None
-
-
-class Ready(Generic[T]):
-    """An awaitable that is done at once: awaiting it never yields to trio."""
-
-    def __init__(self, value: T) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, None, T]:
-        yield from ()
-        return self.value
 
 
 async def cached(item: int) -> int:
@@ -787,17 +775,6 @@ def test_keyboard_interrupt_at_any_line_leaves_nothing_behind(
 
 
 # -- no reference cycles -----------------------------------------------------------
-
-
-@contextmanager
-def no_cyclic_garbage() -> Generator[None]:
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-        assert gc.collect() == 0
-    finally:
-        gc.enable()
 
 
 async def test_failure_paths_leave_no_cyclic_garbage() -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import itertools
 import sys
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import outcome
 import pytest
@@ -18,6 +17,8 @@ from hypothesis import strategies as st
 
 from trio_promise import gather, gather_map, race
 
+from ._helpers import Ready, no_cyclic_garbage
+
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
         AsyncIterator,
         Awaitable,
         Callable,
-        Generator,
         Iterable,
         Iterator,
     )
@@ -46,17 +46,6 @@ async def after(delay: float, value: Any) -> Any:
 async def fail_after(delay: float, exc: Exception) -> Any:
     await trio.sleep(delay)
     raise exc
-
-
-class Ready(Generic[T]):
-    """An awaitable that is done at once: awaiting it never yields to trio."""
-
-    def __init__(self, value: T) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, None, T]:
-        yield from ()
-        return self.value
 
 
 async def at_once(value: int) -> int:
@@ -855,17 +844,6 @@ async def test_gather_map_settled_limiter_composes(
 
 
 # -- no reference cycles on failure paths ----------------------------------------
-
-
-@contextmanager
-def no_cyclic_garbage() -> Generator[None]:
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-        assert gc.collect() == 0
-    finally:
-        gc.enable()
 
 
 @pytest.mark.parametrize("limit", [None, 2])
