@@ -569,6 +569,29 @@ async def test_waiters_cancelled_together_then_a_new_waiter() -> None:
     assert got == [4]
 
 
+async def test_waiter_cancelled_then_future_set_before_it_runs() -> None:
+    # The cancel takes the waiter off the Event at once; the future is set
+    # before the waiter runs again, so it leaves with Cancelled from a
+    # settled future: it gets nothing, and the future and its other waiters
+    # are as if it had never waited. (Without this test the branch was only
+    # reached by chance, in the stress and KI sweeps.)
+    fut: Future[int] = Future()
+    got: list[int] = []
+    scope = trio.CancelScope()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_collect_in, scope, fut, got)
+        nursery.start_soon(_collect, fut, got)
+        await trio.testing.wait_all_tasks_blocked()
+        assert fut.statistics().tasks_waiting == 2
+        scope.cancel()
+        fut.set_result(5)
+        assert fut.statistics().tasks_waiting == 0
+    assert got == [5]
+    assert scope.cancelled_caught
+    assert fut.get_nowait() == 5
+    assert await fut.get() == 5
+
+
 async def _collect_in(
     scope: trio.CancelScope, fut: Future[Any], into: list[Any]
 ) -> None:
