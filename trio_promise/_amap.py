@@ -29,14 +29,12 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, final, o
 import trio
 
 from ._limit import check_limiters
-from ._spawn import check_async_fn
+from ._spawn import call_async_fn, check_async_fn, close_all
 from ._tasks import (
     NOTHING,
     anext_or_nothing,
-    call_async_fn,
     capture,
     check_limit,
-    close_all,
     open_items,
     run_call,
 )

@@ -1,6 +1,3 @@
-# pyright: reportPrivateUsage=false
-# (a Future's slots, read and written in line on the hot paths; their layout
-# is described at the top of _future.py.)
 """Correlator: match replies to requests in protocol code.
 
 The pattern: a caller registers the id of its request *before* sending it,
@@ -32,7 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar, final
 import trio
 
 from ._exceptions import BrokenPromiseError, broken_promise_cause
-from ._future import _PENDING, Future, check_exception, short_repr
+from ._future import Future, check_exception, short_repr
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -105,7 +102,7 @@ class _Expectation(Generic[K, T]):
         if pending.get(key) is self:
             del pending[key]
         future = self.future
-        if future._value is _PENDING:  # done(), without a call per request
+        if not future.done():
             future.try_set_exception(
                 BrokenPromiseError(
                     f"the correlator stopped waiting for key {short_repr(key)}: its "
@@ -271,11 +268,7 @@ class Correlator(Generic[K, T]):
             unknown, gone (its caller left) or already settled. Then nothing
             changes: log it as a late or unknown reply.
         """
-        # _lookup(), written out: the reader calls this once per reply.
-        try:
-            entry = self._pending.get(key)
-        except TypeError:
-            return False
+        entry = self._lookup(key)
         return entry is not None and entry.future.try_set_result(value)
 
     def fail(self, key: K, exc: Exception) -> bool:

@@ -271,7 +271,7 @@ class Future(Generic[T]):
     def _run_hooks(self) -> None:
         hooks = self._hooks
         self._hooks = None
-        if isinstance(hooks, dict):
+        if type(hooks) is dict:
             for hook in cast("dict[Hook, None]", hooks):
                 hook(self)
         else:
@@ -466,29 +466,15 @@ class Future(Generic[T]):
                 raise
         else:
             await trio.lowlevel.checkpoint()
-        exc = self._exc
-        if exc is None:
+        if self._exc is None:
             return self._value
-        # _raise_stored() (see there), written out for the waiters of a
-        # failed future: one frame and one call less each (benchmarks/,
-        # failure fan-out: 3% of the time per waiter).
-        saved: Any = self._value
-        traceback, context = saved
         try:
-            if _handled_exception() is None:
-                # Nothing to chain: one raise leaves the context as it was.
-                raise exc.with_traceback(traceback)
-            try:
-                raise exc.with_traceback(traceback)  # noqa: TRY301 (caught below)
-            except BaseException:
-                exc.__context__ = context
-                exc.__traceback__ = traceback
-                raise
+            _raise_stored(self)
         finally:
             # This frame ends up in the exception's traceback: holding the
-            # future or the exception there would be a cycle (future ->
-            # exception -> traceback -> this frame -> future). trio#1770.
-            del self, exc, saved, traceback, context
+            # future there would be a cycle (future -> exception ->
+            # traceback -> this frame -> future). trio#1770.
+            del self
 
     def get_nowait(self) -> T:
         """Return the value now, or raise the stored exception.

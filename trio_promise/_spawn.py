@@ -25,7 +25,7 @@ from ._future import Future, short_repr
 from ._limit import check_limiters, run_limited
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from typing_extensions import TypeVarTuple, Unpack
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     PosArgT = TypeVarTuple("PosArgT")
 
-__all__ = ["check_async_fn", "spawn"]
+__all__ = ["call_async_fn", "check_async_fn", "close_all", "describe", "spawn"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,38 @@ def check_async_fn(async_fn: object, caller: str) -> None:
         f"{caller}() needs an async function, got {type(async_fn).__qualname__} "
         f"{async_fn!r}"
     )
+
+
+def describe(obj: object) -> str:
+    """``"int 5"``: type and short repr, for error messages; never raises."""
+    return f"{type(obj).__qualname__} {short_repr(obj)}"
+
+
+def call_async_fn(
+    async_fn: Callable[..., Awaitable[T]], args: tuple[object, ...], caller: str
+) -> Awaitable[T]:
+    """Call ``async_fn(*args)`` now, as ``start_soon`` does; refuse a non-awaitable.
+
+    Raises:
+        TypeError: the result is not awaitable (a function missing ``async``);
+            the message names the function.
+    """
+    awaitable = async_fn(*args)
+    # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
+    kind = type(awaitable)
+    if kind is not CoroutineType and not inspect.isawaitable(awaitable):
+        raise TypeError(
+            f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
+            f"{describe(awaitable)}; is it missing 'async def'?"
+        )
+    return awaitable
+
+
+def close_all(awaitables: Iterable[object]) -> None:
+    """Close coroutines that will never run, so Python does not warn about them."""
+    for awaitable in awaitables:
+        if isinstance(awaitable, Coroutine):
+            awaitable.close()
 
 
 def _broken(task_name: str, exc: BaseException | None) -> BrokenPromiseError:
@@ -166,15 +198,11 @@ async def _produce(
     # settled it already; that is its right, not a bug of ours.
     try:
         if scope is None:
-            # _run(), written out: one call less per task.
-            if limiters:
-                value = await run_limited(limiters, _call_settling, fut, awaitable)
-            else:
-                value = await _call(awaitable)
+            value = await _run(fut, awaitable, limiters)
         else:
             value = await _run_scoped(fut, awaitable, limiters, scope)
             if value is _CANCELLED:
-                _close(awaitable)
+                close_all((awaitable,))
                 fut.try_set_exception(
                     _broken(trio.lowlevel.current_task().name, None)
                 )
@@ -184,13 +212,13 @@ async def _produce(
         # Failed while entering a limiter, the coroutine never ran: close
         # it, or Python warns that it was never awaited. (After it ran,
         # close() does nothing.)
-        _close(awaitable)
+        close_all((awaitable,))
         fut.try_set_exception(exc)
         if propagate:
             raise
     except BaseException as exc:
         # Likewise when cancelled while waiting for a limiter.
-        _close(awaitable)
+        close_all((awaitable,))
         fut.try_set_exception(_broken(trio.lowlevel.current_task().name, exc))
         raise
     else:
@@ -207,11 +235,6 @@ async def _produce(
     # (ASYNC910); it costs nothing unless the task is being cancelled, and
     # then it ends the task as it would end anyway.
     await trio.lowlevel.checkpoint_if_cancelled()
-
-
-def _close(awaitable: object) -> None:
-    if isinstance(awaitable, Coroutine):
-        awaitable.close()
 
 
 @trio.lowlevel.enable_ki_protection
@@ -301,8 +324,8 @@ def spawn(
             f"spawn() needs a trio.Nursery first, got {type(nursery).__qualname__}; "
             f"open one with 'async with trio.open_nursery() as nursery:'"
         )
-    # The checks' common cases are written out, without a call each: this is
-    # every spawned task's path (benchmarks/, spawn + wait_all).
+    # The checks' common cases first, without a call each: this is every
+    # spawned task's path (benchmarks/, spawn + wait_all).
     if not _is_callable(async_fn):
         check_async_fn(async_fn, "spawn")  # raises
     limiters = () if limiter is None else check_limiters(limiter, "spawn")
@@ -315,15 +338,7 @@ def spawn(
         )
     # Called here, as nursery.start_soon does, so that wrong arguments and
     # sync functions are a TypeError at once, not a failure of the task.
-    awaitable = async_fn(*args)
-    # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
-    kind = type(awaitable)
-    if kind is not CoroutineType and not inspect.isawaitable(awaitable):
-        raise TypeError(
-            f"spawn() needs an async function, but {async_fn!r} returned "
-            f"{type(awaitable).__qualname__} {short_repr(awaitable)}; is it missing "
-            f"'async def'?"
-        )
+    awaitable = call_async_fn(async_fn, args, "spawn")
     # KI-protected from here to the return, as trio's start_soon is: the
     # coroutine made above is either started in a task (which then settles
     # the future, whatever happens) or closed, never dropped unawaited.
@@ -344,6 +359,6 @@ def spawn(
                 name=task_name,
             )
     except BaseException:
-        _close(awaitable)
+        close_all((awaitable,))
         raise
     return fut

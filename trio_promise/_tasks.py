@@ -19,11 +19,7 @@ callable, ``gather_map`` the first item's call).
 
 from __future__ import annotations
 
-import inspect
-import reprlib
 import sys
-from collections.abc import Coroutine
-from types import CoroutineType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -40,7 +36,7 @@ import outcome
 import trio
 
 from ._limit import check_limiters, run_limited
-from ._spawn import check_async_fn
+from ._spawn import call_async_fn, check_async_fn, close_all, describe
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -61,17 +57,13 @@ if TYPE_CHECKING:
 __all__ = [
     "NOTHING",
     "anext_or_nothing",
-    "call_async_fn",
     "capture",
     "check_limit",
-    "close_all",
-    "describe",
     "gather",
     "gather_map",
     "open_items",
     "race",
     "run_call",
-    "short_repr",
 ]
 
 T = TypeVar("T")
@@ -86,55 +78,7 @@ T6 = TypeVar("T6")
 # What a read of an exhausted iterator returns (no item can be this object).
 NOTHING: Final[Any] = object()
 
-_repr = reprlib.Repr()
-_repr.maxstring = _repr.maxother = 60
-
-
 # -- shared by gather, gather_map, race and amap ----------------------------
-
-
-def short_repr(obj: object) -> str:
-    """A repr for error messages: short for a huge object, and never raises.
-
-    ``reprlib`` shortens it, and answers ``<X instance at 0x...>`` for an
-    object whose own ``repr`` raises.
-    """
-    return _repr.repr(obj)
-
-
-def describe(obj: object) -> str:
-    """``"int 5"``: type and short repr, for error messages; never raises."""
-    return f"{type(obj).__qualname__} {short_repr(obj)}"
-
-
-def _is_awaitable(obj: object) -> bool:
-    # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
-    return type(obj) is CoroutineType or inspect.isawaitable(obj)
-
-
-def call_async_fn(
-    async_fn: Callable[..., Awaitable[T]], args: tuple[object, ...], caller: str
-) -> Awaitable[T]:
-    """Call ``async_fn(*args)`` now, as ``start_soon`` does; refuse a non-awaitable.
-
-    Raises:
-        TypeError: the result is not awaitable (a function missing ``async``);
-            the message names the function.
-    """
-    awaitable = async_fn(*args)
-    if not _is_awaitable(awaitable):
-        raise TypeError(
-            f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
-            f"{describe(awaitable)}; is it missing 'async def'?"
-        )
-    return awaitable
-
-
-def close_all(awaitables: Iterable[object]) -> None:
-    """Close coroutines that will never run, so Python does not warn about them."""
-    for awaitable in awaitables:
-        if isinstance(awaitable, Coroutine):
-            awaitable.close()
 
 
 async def _await(awaitable: Awaitable[T]) -> T:
