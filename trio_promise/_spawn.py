@@ -65,6 +65,10 @@ def describe(obj: object) -> str:
     return f"{type(obj).__qualname__} {short_repr(obj)}"
 
 
+# Future, typed as a plain class: to type checkers an awaitable is never one
+# (its __await__ exists only at run time), to call_async_fn it may be.
+_FUTURE: type[object] = Future
+
 def call_async_fn(
     async_fn: Callable[..., Awaitable[T]], args: tuple[object, ...], caller: str
 ) -> Awaitable[T]:
@@ -77,7 +81,17 @@ def call_async_fn(
     awaitable = async_fn(*args)
     # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
     kind = type(awaitable)
-    if kind is not CoroutineType and not inspect.isawaitable(awaitable):
+    if kind is CoroutineType:
+        return awaitable
+    if kind is _FUTURE:
+        # Awaitable to inspect (its __await__ exists only to say "use
+        # get()"), but awaiting it always fails: refuse it here, at once.
+        raise TypeError(
+            f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
+            f"{describe(awaitable)}; a Future is not awaitable, pass its get "
+            f"method instead (fut.get, not lambda: fut)"
+        )
+    if not inspect.isawaitable(awaitable):
         raise TypeError(
             f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
             f"{describe(awaitable)}; is it missing 'async def'?"
