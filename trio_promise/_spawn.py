@@ -14,6 +14,7 @@ future, and waiters never hang:
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Coroutine
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -135,6 +136,42 @@ _is_callable: Callable[[object], bool] = callable
 # Returned by _run_scoped() when the task's cancel_scope caught its own
 # cancellation before the function returned.
 _CANCELLED: Any = object()
+
+# The cancel scopes given to spawn(), so that a second spawn() with one of
+# them is refused at the call, whichever task trio would start first. Weak:
+# an entry goes with its scope. (A scope that a task has entered is also
+# refused by the _has_been_entered test; this set covers the time between
+# spawn() and the task's start.)
+_scopes_given: weakref.WeakSet[trio.CancelScope] = weakref.WeakSet()
+
+# What a scope is for, in both refusals below.
+_ONE_TASK = (
+    "(a trio.CancelScope serves one 'with' block, so one task); pass a fresh "
+    "trio.CancelScope() to each spawn()"
+)
+
+
+def _check_scope(scope: object) -> None:
+    """Refuse, at the call, a ``cancel_scope`` that cannot serve the task."""
+    if not isinstance(scope, trio.CancelScope):
+        raise TypeError(
+            f"spawn(): cancel_scope must be a trio.CancelScope or None, got "
+            f"{describe(scope)}"
+        )
+    if scope in _scopes_given:
+        raise RuntimeError(
+            f"spawn(): this cancel_scope was already given to another spawn() "
+            f"{_ONE_TASK}"
+        )
+    # trio's own flag (private, present since trio 0.11): the scope's 'with'
+    # block has begun, in a task of ours or in the caller's code (the
+    # nursery's own cancel_scope, say). Without it, the task's 'with' fails
+    # and _run_scoped says so.
+    if getattr(scope, "_has_been_entered", False):
+        raise RuntimeError(
+            f"spawn(): this cancel_scope was already entered by a 'with' block "
+            f"{_ONE_TASK}"
+        )
 
 
 @trio.lowlevel.disable_ki_protection
@@ -318,7 +355,10 @@ def spawn(
             :exc:`BrokenPromiseError` (no ``__cause__``) and nothing is
             raised into the nursery (the scope catches its own
             cancellation). A value returned before the cancel takes effect
-            stays. A scope can serve one task only: one already used fails
+            stays. A scope can serve one task only: a scope already given
+            to another ``spawn()``, or already entered (the nursery's own
+            ``cancel_scope``, say), is refused at the call. One that the
+            caller enters after ``spawn()``, before the task starts, fails
             the task with a ``RuntimeError`` that says so.
 
     Returns:
@@ -331,7 +371,10 @@ def spawn(
             ``nursery.start_soon``, ``spawn`` calls ``async_fn(*args)`` right
             away to get the coroutine; its body runs in the task. Also a
             ``TypeError``: ``cancel_scope`` is not a ``trio.CancelScope``.
-        RuntimeError: the nursery is closed (from ``start_soon``).
+        RuntimeError: ``cancel_scope`` was already given to another
+            ``spawn()`` or already entered (raised at once, whatever the
+            order in which trio would start the tasks); or the nursery is
+            closed (from ``start_soon``). Nothing is started.
     """
     if type(nursery) is not trio.Nursery:  # final in trio: no subclasses
         raise TypeError(
@@ -343,13 +386,8 @@ def spawn(
     if not _is_callable(async_fn):
         check_async_fn(async_fn, "spawn")  # raises
     limiters = () if limiter is None else check_limiters(limiter, "spawn")
-    if cancel_scope is not None and not isinstance(
-        cast("object", cancel_scope), trio.CancelScope
-    ):
-        raise TypeError(
-            f"spawn(): cancel_scope must be a trio.CancelScope or None, got "
-            f"{type(cancel_scope).__qualname__} {short_repr(cancel_scope)}"
-        )
+    if cancel_scope is not None:
+        _check_scope(cancel_scope)
     # Called here, as nursery.start_soon does, so that wrong arguments and
     # sync functions are a TypeError at once, not a failure of the task.
     awaitable = call_async_fn(async_fn, args, "spawn")
@@ -363,6 +401,8 @@ def spawn(
             # The defaults: two arguments, measurably cheaper per task.
             nursery.start_soon(_produce, fut, awaitable, name=task_name)
         else:
+            if cancel_scope is not None:
+                _scopes_given.add(cancel_scope)
             nursery.start_soon(
                 _produce,
                 fut,
@@ -373,6 +413,9 @@ def spawn(
                 name=task_name,
             )
     except BaseException:
+        # No task took the scope: it may serve another spawn().
+        if cancel_scope is not None:
+            _scopes_given.discard(cancel_scope)
         close_all((awaitable,))
         raise
     return fut
