@@ -22,7 +22,7 @@ import trio.testing
 from trio_promise import BrokenPromiseError, Future, RateLimiter, spawn
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Awaitable, Callable
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 
 # What a future gets when its own scope stopped the task.
 THROUGH_SCOPE = r"was cancelled through its cancel_scope before it produced a result$"
@@ -636,29 +636,67 @@ async def test_scopes_given_are_not_kept_alive(
 # -- argument errors, at once -------------------------------------------------------------
 
 
-async def test_fail_at_is_not_a_cancel_scope() -> None:
-    # fail_at() (like fail_after()) is a context manager around a scope, not
-    # a scope itself. (move_on_at() and move_on_after() return a CancelScope:
-    # those are accepted.)
+def timeout_hint(name: str) -> str:
+    return (
+        r"^spawn\(\): cancel_scope must be a trio\.CancelScope or None, got "
+        # The repr is shortened (a message stays short for anything).
+        r"_GeneratorContextManager <contextlib\._GeneratorContex[^;]*>; "
+        rf"trio\.{name}\(\) makes a context manager around a scope, not a scope: "
+        r"pass trio\.CancelScope\(deadline=\.\.\.\) instead \(when it expires, the "
+        r"future gets BrokenPromiseError\)$"
+    )
+
+
+@pytest.mark.parametrize("name", ["fail_after", "fail_at"])
+async def test_fail_after_is_not_a_cancel_scope(name: str) -> None:
+    # fail_after() and fail_at() are context managers around a scope, not
+    # scopes: refused at once, with a pointer to CancelScope(deadline=...).
+    # (move_on_after() and move_on_at() return a CancelScope: accepted.)
     started: list[int] = []
 
     async def record() -> None:
         started.append(1)
         await trio.lowlevel.checkpoint()
 
+    bad = trio.fail_after(5) if name == "fail_after" else trio.fail_at(5)
     async with trio.open_nursery() as nursery:
-        bad = trio.fail_at(trio.current_time() + 1)
         with (
             trio.testing.assert_no_checkpoints(),
-            pytest.raises(
-                TypeError,
-                match=r"^spawn\(\): cancel_scope must be a trio\.CancelScope or None, "
-                # The repr is shortened (a message stays short for anything).
-                r"got _GeneratorContextManager <contextlib\._GeneratorContex.*>$",
-            ),
+            pytest.raises(TypeError, match=timeout_hint(name)),
         ):
             spawn(nursery, record, cancel_scope=bad)  # type: ignore[arg-type]
     assert started == []
+
+
+async def test_other_context_managers_get_no_timeout_hint() -> None:
+    # Only trio's own timeout helpers get the hint: a context manager of the
+    # user's, even one named like them, gets the plain refusal.
+    @contextlib.contextmanager
+    def fail_after(seconds: float) -> Generator[None]:
+        yield
+
+    async with trio.open_nursery() as nursery:
+        for bad in (fail_after(5), contextlib.nullcontext()):
+            with pytest.raises(
+                TypeError,
+                match=r"^spawn\(\): cancel_scope must be a trio\.CancelScope or None, "
+                r"got [a-zA-Z_]+ <contextlib\.[a-zA-Z_.]+ object at 0x[0-9a-f]+>$",
+            ):
+                spawn(nursery, job, 1, 1, cancel_scope=bad)  # type: ignore[arg-type]
+        assert len(nursery.child_tasks) == 0
+
+
+async def test_move_on_after_is_a_cancel_scope(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Its deadline counts from when the task enters it: the task's start.
+    await trio.sleep(3)
+    async with trio.open_nursery() as nursery:
+        fut = spawn(
+            nursery, job, 1, 10, name="move on", cancel_scope=trio.move_on_after(2)
+        )
+    assert trio.current_time() == 5
+    assert_broken_through_scope(fut, "move on")
 
 
 async def test_plain_object_is_not_a_cancel_scope() -> None:

@@ -151,12 +151,37 @@ _ONE_TASK = (
 )
 
 
+# trio's timeout helpers that may give a context manager (fail_at and
+# fail_after do: @contextmanager functions around a scope) where spawn()
+# needs the scope itself.
+_TIMEOUT_HELPERS = frozenset({"fail_after", "fail_at", "move_on_after", "move_on_at"})
+
+
+def _timeout_hint(scope: object) -> str:
+    """A hint for ``cancel_scope=trio.fail_after(5)``, else ``""``."""
+    # Only contextlib's own objects are asked for their function: any other
+    # object's attributes are the user's code, which may raise.
+    if type(scope).__module__ != "contextlib":
+        return ""
+    func = getattr(scope, "func", None)
+    name = getattr(func, "__name__", "")
+    if name not in _TIMEOUT_HELPERS or not getattr(func, "__module__", "").startswith(
+        "trio"
+    ):
+        return ""
+    return (
+        f"; trio.{name}() makes a context manager around a scope, not a scope: "
+        f"pass trio.CancelScope(deadline=...) instead (when it expires, the "
+        f"future gets BrokenPromiseError)"
+    )
+
+
 def _check_scope(scope: object) -> None:
     """Refuse, at the call, a ``cancel_scope`` that cannot serve the task."""
     if not isinstance(scope, trio.CancelScope):
         raise TypeError(
             f"spawn(): cancel_scope must be a trio.CancelScope or None, got "
-            f"{describe(scope)}"
+            f"{describe(scope)}{_timeout_hint(scope)}"
         )
     if scope in _scopes_given:
         raise RuntimeError(
@@ -370,7 +395,9 @@ def spawn(
             with ``async with``: raised at once and nothing is started. Like
             ``nursery.start_soon``, ``spawn`` calls ``async_fn(*args)`` right
             away to get the coroutine; its body runs in the task. Also a
-            ``TypeError``: ``cancel_scope`` is not a ``trio.CancelScope``.
+            ``TypeError``: ``cancel_scope`` is not a ``trio.CancelScope``
+            (``trio.fail_after(5)`` is a context manager around one: the
+            message points to ``trio.CancelScope(deadline=...)``).
         RuntimeError: ``cancel_scope`` was already given to another
             ``spawn()`` or already entered (raised at once, whatever the
             order in which trio would start the tasks); or the nursery is
