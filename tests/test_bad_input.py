@@ -431,6 +431,34 @@ ERRORS: list[_Row] = [
         RuntimeError,
         r"^Nursery is closed to new arrivals$",
     ),
+    _Row(
+        "spawn with the nursery's own cancel_scope (already entered)",
+        lambda w: spawn(w.nursery, w.probe, cancel_scope=w.nursery.cancel_scope),
+        RuntimeError,
+        r"^spawn\(\): this cancel_scope was already entered by a 'with' block ",
+    ),
+    _Row(
+        "spawn with cancel_scope=trio.fail_after(5)",
+        lambda w: spawn(w.nursery, w.probe, cancel_scope=_bad(trio.fail_after(5))),
+        TypeError,
+        r"^spawn\(\): cancel_scope must be a trio\.CancelScope or None, got "
+        r"_GeneratorContextManager .*; trio\.fail_after\(\) makes a context manager "
+        r"around a scope, not a scope: pass trio\.CancelScope\(deadline=\.\.\.\) ",
+    ),
+    _Row(
+        "spawn of a function returning a Future (lambda: fut)",
+        lambda w: spawn(w.nursery, _bad(lambda: w.value)),
+        TypeError,
+        r"^spawn\(\) needs an async function, but .* returned Future .*; a Future "
+        r"is not awaitable, pass its get method instead \(fut\.get, not lambda: fut\)$",
+    ),
+    _Row(
+        "await fut without .get()",
+        lambda w: w.pending,
+        TypeError,
+        r"^trio_promise\.Future is not awaitable; use 'await fut\.get\(\)' to wait "
+        r"for its result$",
+    ),
     # -- joins: non-futures, single futures, empty input ----------------------
     *(
         _Row(
