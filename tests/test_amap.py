@@ -628,14 +628,13 @@ async def test_iterating_from_two_tasks_at_once() -> None:
         async for _ in results:
             pass  # pragma: no cover
 
+    # The body's nursery's group, alone: it comes out of amap as itself.
     with pytest.RaisesGroup(
-        pytest.RaisesGroup(
-            pytest.RaisesExc(
-                RuntimeError,
-                match=r"^amap\(\): two tasks are iterating the same results at "
-                r"once; iterate in one task and hand the pairs on \(a memory "
-                r"channel\)$",
-            )
+        pytest.RaisesExc(
+            RuntimeError,
+            match=r"^amap\(\): two tasks are iterating the same results at "
+            r"once; iterate in one task and hand the pairs on \(a memory "
+            r"channel\)$",
         )
     ):
         async with amap(trio.sleep, [10**6]) as results, trio.open_nursery() as n:
@@ -849,3 +848,190 @@ async def test_the_context_manager_is_entered_once() -> None:
     ):
         async with manager:
             pass  # pragma: no cover
+
+
+# -- a shielded loop learns that the run is over ------------------------------------
+
+
+def _fails_after_a_while() -> Iterator[int]:
+    yield 0
+    yield 1
+    raise KeyError("items")
+
+
+async def _async_fails_after_a_while() -> AsyncIterator[int]:
+    for item in (0, 1):
+        await trio.sleep(1)
+        yield item
+    await trio.sleep(1)
+    raise KeyError("items")
+
+
+async def _call_fails(item: int) -> int:
+    await trio.sleep(1 if item == 1 else 100)
+    if item == 1:
+        raise KeyError("call")
+    return item
+
+
+async def _slow(item: int) -> int:
+    await trio.sleep(100)
+    return item
+
+
+# Each way a run can fail: (async_fn, a maker of items, the failure).
+SHIELDED_FAILURES: dict[str, tuple[Any, Any, str]] = {
+    "a call raises": (_call_fails, lambda: range(5), "call"),
+    "the items' iterator raises": (_slow, _fails_after_a_while, "items"),
+    "async items raise": (_slow, _async_fails_after_a_while, "items"),
+}
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+@pytest.mark.parametrize("how", SHIELDED_FAILURES)
+async def test_a_shielded_loop_ends_after_a_failure(
+    how: str, ordered: bool, autojump_clock: trio.testing.MockClock
+) -> None:
+    async_fn, make_items, failure = SHIELDED_FAILURES[how]
+    # How a hang is detected, deterministically: with the autojump clock,
+    # time moves only when every task is blocked. The calls take at most
+    # 100 s, so the watchdog's 1000 s comes only if the loop hangs; it then
+    # lifts the shield and cancels it (a cancellation from outside cannot
+    # reach a shielded loop), so that the test fails instead of hanging.
+    shield = trio.CancelScope(shield=True)
+    hung = False
+    ended = False
+
+    async def watchdog() -> None:
+        nonlocal hung
+        await trio.sleep(1000)
+        hung = True  # pragma: no cover (only when the loop hangs)
+        shield.shield = False  # pragma: no cover
+        shield.cancel()  # pragma: no cover
+
+    async def run() -> None:
+        nonlocal ended
+        async with amap(async_fn, make_items(), limit=3, ordered=ordered) as results:
+            with shield:
+                async for _ in results:
+                    pass
+                ended = True
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watchdog)
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(KeyError, match=rf"^'{failure}'$")
+        ):
+            await run()
+        nursery.cancel_scope.cancel()
+    assert not hung, "the shielded loop hung"
+    assert ended, "the loop did not end by itself"
+    # Not a cancellation from outside: the scope was never cancelled.
+    assert not shield.cancel_called
+    assert trio.current_time() < 100
+
+
+async def test_after_a_failure_no_more_pairs_are_handed_over(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Pairs finished before the failure, not yet taken: the loop, shielded,
+    # stops at the failure instead of taking them.
+    taken: list[int] = []
+
+    async def call(item: int) -> int:
+        await trio.sleep(1 if item < 3 else 2)
+        if item == 3:
+            raise KeyError("call")
+        return item
+
+    with pytest.RaisesGroup(KeyError):
+        async with amap(call, range(4)) as results:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(5)  # everything has finished or failed
+                async for item, _ in results:
+                    taken.append(item)  # pragma: no cover
+    assert taken == []
+
+
+# -- the body's own exception comes out as itself -----------------------------------
+
+
+async def test_a_lone_body_exception_keeps_its_own_context() -> None:
+    async def run() -> None:
+        async with amap(cached, [1, 2]) as results:
+            async for _ in results:
+                try:
+                    raise ValueError("handled")
+                except ValueError:
+                    raise KeyError("body") from None
+
+    with pytest.raises(KeyError, match=r"^'body'$") as info:
+        await run()
+    assert isinstance(info.value.__context__, ValueError)
+    assert info.value.__suppress_context__
+
+
+async def test_a_group_raised_by_the_body_comes_as_it_is() -> None:
+    group = ExceptionGroup("mine", [KeyError("a"), ValueError("b")])
+
+    async def run() -> None:
+        async with amap(cached, [1, 2]) as results:
+            async for _ in results:
+                raise group
+
+    with pytest.raises(ExceptionGroup) as info:
+        await run()
+    assert info.value is group
+
+
+async def test_fail_after_inside_the_block_is_too_slow_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def run() -> None:
+        async with amap(_slow, range(3), limit=2) as results:
+            with trio.fail_after(5):
+                async for _ in results:
+                    pass  # pragma: no cover
+
+    with pytest.raises(trio.TooSlowError):
+        await run()
+
+
+async def test_fail_after_around_the_block_is_too_slow_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def run() -> None:
+        with trio.fail_after(5):
+            async with amap(_slow, range(3), limit=2) as results:
+                async for _ in results:
+                    pass  # pragma: no cover
+
+    with pytest.raises(trio.TooSlowError):
+        await run()
+    assert trio.current_time() == 5
+
+
+async def test_a_body_exception_with_a_call_failure_stays_in_the_group(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def call(item: int) -> int:
+        await trio.sleep(item)
+        if item == 2:
+            raise ValueError("call")
+        return item
+
+    with pytest.RaisesGroup(KeyError, ValueError):
+        async with amap(call, [1, 2]) as results:
+            async for _ in results:
+                # The call fails while the body cleans up, then the body
+                # fails too: two failures, kept together.
+                with trio.CancelScope(shield=True):
+                    await trio.sleep(5)
+                raise KeyError("body")
+
+
+async def test_a_call_failure_alone_stays_in_the_group() -> None:
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match=r"^bad 1$")):
+        async with amap(always_fails, [1]) as results:
+            async for _ in results:
+                pass  # pragma: no cover

@@ -425,8 +425,14 @@ def _raise_own(
     """
     found = [each for each in group.exceptions if not isinstance(each, trio.Cancelled)]
     lone = found[0] if len(found) == 1 else None
-    if lone is None or (lone is not body and lone is not first_call):
+    if lone is None:
         return
+    if lone is not first_call:
+        if body is None or _leaves(lone) != _leaves(body):
+            return
+        # A group raised by the body comes back as a copy (trio's cancel
+        # scopes split groups): the same exceptions, so raise the original.
+        lone = body
     # Raised here, from the 'except' block of the caller, it would get the
     # group as its __context__ (misleading, and a cycle): keep its own.
     context = lone.__context__
@@ -436,6 +442,14 @@ def _raise_own(
         lone.__context__ = context
         # This frame is in lone's traceback: keep nothing (trio#1770).
         del group, body, first_call, found, lone, context
+
+
+def _leaves(exc: BaseException) -> list[int]:
+    """The identities of the exceptions in ``exc``, groups flattened."""
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return [leaf for each in group.exceptions for leaf in _leaves(each)]
+    return [id(exc)]
 
 
 def _name(async_fn: object) -> str:
