@@ -627,20 +627,27 @@ class _Race(Generic[T]):
     async def run(
         self, index: int, awaitable: Awaitable[T], limiters: tuple[Limiter, ...]
     ) -> None:
-        # KI-protected, the call itself excepted (run_call): a
+        # KI-protected, the call itself excepted (call_unprotected): a
         # KeyboardInterrupt cannot land between a limiter's exit and the
         # slot's return, nor between a win and the losers' cancellation.
         try:
-            value = await run_call(limiters, awaitable)
+            if limiters:
+                # The win is declared inside the limiters: the losers waiting
+                # for a slot are cancelled before a slot is given back, so
+                # none of them starts its call after the race is decided.
+                await run_limited(limiters, _attempt, self, awaitable)
+            else:
+                await _attempt(self, awaitable)
         except Exception as exc:
+            # Failed, or a limiter failed before the call began: close it,
+            # or Python warns that it was never awaited. (After it ran,
+            # close() does nothing.)
+            close_all((awaitable,))
             self.failures[index] = exc
+        except BaseException:
+            close_all((awaitable,))  # e.g. cancelled waiting for a limiter
+            raise
         else:
-            # Several may return before the losers see the cancellation:
-            # the first one wins, the later ones are dropped.
-            if not self.won:
-                self.won = True
-                self.winner = value
-                self.scope.cancel()
             return
         finally:
             # This frame is in the traceback of the failure it stores: keeping
@@ -650,6 +657,22 @@ class _Race(Generic[T]):
         # function checkpoints" (ASYNC910): free unless this task is being
         # cancelled, and then it ends the task as it would end anyway.
         await trio.lowlevel.checkpoint_if_cancelled()
+
+
+async def _attempt(state: _Race[T], awaitable: Awaitable[T]) -> None:
+    """One racer's call; the first to return wins and stops the others."""
+    try:
+        value = await call_unprotected(awaitable)
+        # Several may return before the losers see the cancellation: the
+        # first one wins, the later ones are dropped.
+        if not state.won:
+            state.won = True
+            state.winner = value
+            state.scope.cancel()
+    finally:
+        # In the traceback of a failure that the state stores: keeping the
+        # state here would be a reference cycle (trio#1770).
+        del state
 
 
 @overload
