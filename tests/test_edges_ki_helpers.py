@@ -57,6 +57,18 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises() -> Generator[None]:
+    # trio turns SIGINT into KeyboardInterrupt only where Python's default
+    # handler is installed; a process started in the background by a shell
+    # ignores SIGINT, and the sweep would then interrupt nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class Running:
     """Counts the calls that are running (none may be left)."""
 
