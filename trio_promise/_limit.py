@@ -1,4 +1,5 @@
-"""Limits that compose: ``limiter=`` in spawn() and gather_map().
+"""Limits that compose: ``limiter=`` in spawn(), gather(), gather_map(), race()
+and amap().
 
 A limiter is any object usable as ``async with limiter:`` by many tasks at
 once: ``trio.CapacityLimiter``, ``trio.Semaphore``, ``trio_promise.RateLimiter``,

@@ -15,6 +15,17 @@ Like ``nursery.start_soon``, the helpers call the user's functions at once to
 get their coroutines, so that a function missing ``async`` is a plain
 ``TypeError`` before any task starts (``gather`` and ``race`` check every
 callable, ``gather_map`` the first item's call).
+
+The helpers and their task bodies are KI-protected, as trio's own nursery
+manager is; only the user's calls (``call_unprotected``) and the reads of an
+async input (``anext_or_nothing``) run unprotected. So a KeyboardInterrupt
+cannot land between a limiter's exit and its slot's return, nor cut a
+nursery's exit in two (which would leave trio's nursery stack corrupt).
+
+An async generator given as input and not read to its end is closed by the
+helper that read it, in its own task, before the helper returns
+(``close_input``): left to trio's finalizer, it would be closed later in a
+cancelled scope, and an ``await`` in its ``finally`` would be cut short.
 """
 
 from __future__ import annotations
