@@ -1074,3 +1074,27 @@ async def test_a_call_failure_alone_stays_in_the_group() -> None:
         async with amap(always_fails, [1]) as results:
             async for _ in results:
                 pass  # pragma: no cover
+
+
+async def test_new_failure_paths_leave_no_cyclic_garbage() -> None:
+    # A limited call failing; the first call's TypeError, raised plain; an
+    # async generator closed after a failure.
+    limiter = trio.CapacityLimiter(1)
+
+    def sync(item: int) -> int:
+        return item
+
+    async def run(async_fn: Any, items: Any) -> None:
+        async with amap(async_fn, items, limit=2, limiter=limiter) as results:
+            async for _ in results:
+                pass  # pragma: no cover
+
+    with no_cyclic_garbage():
+        for _ in range(100):
+            with suppress(ExceptionGroup):
+                await run(always_fails, [1, 2])
+            with suppress(TypeError):
+                await run(_bad(sync), [1, 2])
+            with suppress(ExceptionGroup):
+                await run(always_fails, _agen(5))
+    assert limiter.borrowed_tokens == 0

@@ -929,3 +929,20 @@ async def test_gather_map_cancelled_while_waiting_for_a_limiter(
     # coroutines were closed (else Python would warn, an error here).
     assert tracker.started == tracker.cancelled == 1
     assert limiter.borrowed_tokens == 0
+
+
+async def test_limited_failures_leave_no_cyclic_garbage() -> None:
+    # The frames that a limited call's failure passes through (run_limited,
+    # the racer's attempt) keep nothing that leads back to it.
+    limiter = trio.CapacityLimiter(2)
+    with no_cyclic_garbage():
+        for _ in range(100):
+            with suppress(ExceptionGroup):
+                await race(partial(raise_now, 1), partial(raise_now, 2), limiter=limiter)
+            with suppress(ExceptionGroup):
+                await gather(partial(raise_now, 1), cached, limiter=limiter)
+            results = await gather_map(
+                raise_now, [1, 2], limit=1, limiter=(limiter,), settled=True
+            )
+            del results
+    assert limiter.borrowed_tokens == 0
