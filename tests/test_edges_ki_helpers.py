@@ -30,7 +30,7 @@ import gc
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import trio
@@ -40,7 +40,7 @@ from trio_promise import RateLimiter, amap, gather, gather_map, race
 from .test_edges_ki import PACKAGE, World, _check, _only_keyboard_interrupts, _run
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -110,14 +110,23 @@ async def _rows(count: int) -> AsyncIterator[int]:
 
 
 @contextlib.contextmanager
-def _without_value_errors() -> Generator[None]:
-    """Catch the scenario's expected failures (``except* ValueError``)."""
+def _expecting(*kinds: type[Exception]) -> Generator[None]:
+    """Catch the scenario's expected failures, alone or in groups.
+
+    Like ``except* kinds``: anything else (the interrupt) goes on.
+    """
     try:
         yield
     except BaseExceptionGroup as group:
-        rest = group.split(ValueError)[1]
+        rest = group.split(kinds)[1]
         if rest is not None:
             raise rest from None
+    except kinds:
+        pass
+
+
+def _without_value_errors() -> contextlib.AbstractContextManager[None]:
+    return _expecting(ValueError)
 
 
 # Each scenario: world -> (main, the running counter). main must end
@@ -205,6 +214,62 @@ def _amap(ordered: bool) -> Callable[[World], tuple[Callable[[], Awaitable[None]
     return scenario
 
 
+async def _rows_then_fail(count: int) -> AsyncIterator[int]:
+    for item in range(count):
+        await trio.lowlevel.checkpoint()
+        yield item
+    raise KeyError("items")
+
+
+def _sync(item: int) -> int:
+    return item
+
+
+def _other_paths(world: World) -> tuple[Callable[[], Awaitable[None]], Running]:
+    # The paths without a limiter, empty input, and the failures that take
+    # their own way out (a lone body exception, the first call's TypeError,
+    # the input failing, iterating from a task started inside the block).
+    calls = Running()
+
+    async def take(results: Any) -> None:
+        async for _ in results:
+            pass
+
+    async def main() -> None:
+        await gather()
+        await gather(lambda: calls.call(0))
+        with trio.CancelScope() as cancelled:
+            cancelled.cancel()
+            await gather(lambda: calls.call(0))  # cancelled before it starts
+        await gather_map(calls.call, [], limit=2)
+        await race(lambda: calls.call(1))
+        with _expecting(ValueError):
+            await race(lambda: calls.call(3))
+        async with (
+            amap(calls.call, _rows(2), ordered=True) as results,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(take, results)
+        with _expecting(KeyError):
+            async with amap(calls.call, range(3)) as failing:
+                async for _ in failing:
+                    raise KeyError("body")
+        with _expecting(KeyError):
+            async with amap(calls.call, range(2)) as failing:
+                async for _ in failing:
+                    raise ExceptionGroup("body", [KeyError("body")])
+        with _expecting(KeyError):
+            async with amap(calls.call, _rows_then_fail(2), limit=2) as failing:
+                async for _ in failing:
+                    pass
+        with _expecting(TypeError):
+            async with amap(cast("Any", _sync), range(2)) as failing:
+                async for _ in failing:
+                    pass  # pragma: no cover
+
+    return main, calls
+
+
 SCENARIOS: dict[str, tuple[Any, int]] = {
     # name: (scenario, the fewest library line events it must sweep)
     "gather with limiter=": (_gather, 150),
@@ -212,6 +277,7 @@ SCENARIOS: dict[str, tuple[Any, int]] = {
     "gather_map with limit= and limiter=": (_gather_map, 400),
     "amap with limit= and limiter=": (_amap(False), 400),
     "amap, ordered": (_amap(True), 400),
+    "the other paths of the four helpers": (_other_paths, 400),
 }
 
 
