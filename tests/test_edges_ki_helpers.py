@@ -43,7 +43,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
     from types import FrameType
 
 pytestmark = [
@@ -411,3 +411,41 @@ def test_groups_are_only_keyboard_interrupts() -> None:
         BaseExceptionGroup("x", [KeyboardInterrupt(), BaseExceptionGroup("y", [KeyboardInterrupt()])])
     )
     assert not _only_keyboard_interrupts(trio.TrioInternalError())
+
+
+@pytest.mark.parametrize("limit", [None, 3])
+def test_reading_the_input_stays_interruptible(limit: int | None) -> None:
+    # The helpers are KI-protected, but the reads of the user's input are
+    # not: a Ctrl-C while a (slow, or endless) generator runs lands there
+    # and then, instead of waiting for a checkpoint that may never come.
+    produced: list[int] = []
+
+    def numbers() -> Iterator[int]:
+        for number in range(10):
+            produced.append(number)
+            if number == 5:
+                signal.raise_signal(signal.SIGINT)
+            yield number
+
+    async def call(number: int) -> int:
+        await trio.lowlevel.checkpoint()
+        return number
+
+    async def main() -> None:
+        await gather_map(call, numbers(), limit=limit)
+
+    exc = _run(main, None)
+    assert exc is not None
+    assert _only_keyboard_interrupts(exc), repr(exc)
+    assert produced == [0, 1, 2, 3, 4, 5]
+    produced.clear()
+
+    async def amap_only() -> None:
+        async with amap(call, numbers(), limit=limit) as results:
+            async for _ in results:
+                pass
+
+    exc = _run(amap_only, None)
+    assert exc is not None
+    assert _only_keyboard_interrupts(exc), repr(exc)
+    assert produced == [0, 1, 2, 3, 4, 5]

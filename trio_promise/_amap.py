@@ -53,6 +53,7 @@ from ._tasks import (
     capture,
     check_limit,
     close_input,
+    next_or_nothing,
     open_items,
     run_call,
 )
@@ -182,7 +183,7 @@ class _Amap:
                     # read no further item. (A cheap test: no coroutine.)
                     return
                 if sync_items is not None:
-                    item = next(sync_items, NOTHING)
+                    item = next_or_nothing(sync_items)
                 else:
                     item = await anext_or_nothing(
                         cast("AsyncIterator[Any]", self.async_items)
