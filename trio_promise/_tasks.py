@@ -316,8 +316,9 @@ async def gather(
     ``gather`` opens, and the results come back as a tuple in argument order,
     typed per position (``await gather(fetch_user, fetch_posts)`` is a
     ``tuple[User, list[Post]]``): overloads type up to 6 callables each in its
-    own position; with 7 or more, every callable must return the same type
-    ``T`` and the result is a ``tuple[T, ...]``. Use ``functools.partial`` or
+    own position; with 7 or more, the result is a ``tuple[T, ...]`` of one
+    type ``T`` common to all (give mixed callables a common type, or split
+    the call). Use ``functools.partial`` or
     a lambda to pass arguments.
 
     ``limiter`` composes limits (a ``trio.CapacityLimiter`` shared with other
