@@ -181,6 +181,33 @@ async def check_gather() -> None:
     assert_type(posts, int)
     await gather(fetch)  # type: ignore[arg-type]
     await gather(count, 1)  # type: ignore[call-overload]
+    # limiter= keeps the types per position, at every arity.
+    capacity = trio.CapacityLimiter(2)
+    assert_type(await gather(limiter=capacity), tuple[()])
+    assert_type(await gather(count, limiter=capacity), tuple[int])
+    assert_type(await gather(count, label, limiter=capacity), tuple[int, str])
+    assert_type(
+        await gather(count, label, flag, limiter=(capacity, RateLimiter(5))),
+        tuple[int, str, bool],
+    )
+    assert_type(
+        await gather(count, label, flag, nothing, limiter=capacity),
+        tuple[int, str, bool, None],
+    )
+    assert_type(
+        await gather(count, label, flag, nothing, count, limiter=capacity),
+        tuple[int, str, bool, None, int],
+    )
+    assert_type(
+        await gather(count, label, flag, nothing, count, label, limiter=None),
+        tuple[int, str, bool, None, int, str],
+    )
+    assert_type(
+        await gather(count, count, count, count, count, count, count, limiter=capacity),
+        tuple[int, ...],
+    )
+    await gather(count, limiter=5)  # type: ignore[call-overload]
+    await gather(count, limiter=[capacity])  # type: ignore[call-overload]
 
 
 async def check_gather_map() -> None:
@@ -200,6 +227,10 @@ async def check_race() -> None:
     assert_type(await race(label, label), str)
     await race()  # type: ignore[call-overload]
     await race(fetch)  # type: ignore[arg-type]
+    capacity = trio.CapacityLimiter(2)
+    assert_type(await race(count, limiter=capacity), int)
+    assert_type(await race(label, label, limiter=(capacity, RateLimiter(5))), str)
+    await race(count, limiter=5)  # type: ignore[call-overload]
 
 
 async def check_joins(futs: list[Future[int]], texts: set[Future[str]]) -> None:

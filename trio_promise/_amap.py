@@ -18,13 +18,29 @@ only at ``await``: the feeder (reads ``items``, starts a task per item), the
 calls (one task each, named after ``async_fn``), and the consumer (the loop).
 Each change of the state that must happen as a unit (start an item, finish
 it, take a pair, end the input) is one synchronous, KI-protected method.
+
+A failure (of a call, or of the input) is told to the consumer through the
+state (``failed``, and a wake-up), not only through the nursery's
+cancellation: the loop may run inside a shielded scope, which that
+cancellation never reaches (trio's memory channels end such a loop too).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections import deque
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, final, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    NoReturn,
+    TypeVar,
+    cast,
+    final,
+    overload,
+)
 
 import trio
 
@@ -33,11 +49,17 @@ from ._spawn import call_async_fn, check_async_fn, close_all
 from ._tasks import (
     NOTHING,
     anext_or_nothing,
+    call_unprotected,
     capture,
     check_limit,
+    close_input,
+    next_or_nothing,
     open_items,
     run_call,
 )
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -84,12 +106,15 @@ class _Amap:
         "async_items",
         "busy",
         "closed",
+        "failed",
         "feeding",
+        "first",
         "limiters",
         "lot",
         "nursery",
         "ordered",
         "owner",
+        "plain",
         "queue",
         "running",
         "settled",
@@ -121,6 +146,13 @@ class _Amap:
         self.queue: deque[_Slot] = deque()
         self.running = 0  # calls started and not finished
         self.feeding = True  # the feeder may still start items
+        # A call or the input failed: the run is over, and the loop must
+        # learn it without being cancelled (it may run in a shielded scope).
+        self.failed = False
+        self.first = True  # no item's call has been made yet
+        # What the first item's call raised (a function missing async): it
+        # comes out of the 'async with' by itself, as gather_map raises it.
+        self.plain: BaseException | None = None
         self.lot = trio.lowlevel.ParkingLot()  # the consumer, waiting
         self.closed = False
         self.busy = False  # a task is inside __anext__
@@ -130,7 +162,12 @@ class _Amap:
     # -- the feeder task -------------------------------------------------------
 
     async def feed(self) -> None:
-        """Read items while slots are free; start a call for each."""
+        """Read items while slots are free; start a call for each.
+
+        However the reading stops, an async generator given as input is
+        closed here, before the task ends (so before the 'async with' of
+        amap returns).
+        """
         slots = self.slots
         sync_items = self.sync_items
         try:
@@ -146,7 +183,7 @@ class _Amap:
                     # read no further item. (A cheap test: no coroutine.)
                     return
                 if sync_items is not None:
-                    item = next(sync_items, NOTHING)
+                    item = next_or_nothing(sync_items)
                 else:
                     item = await anext_or_nothing(
                         cast("AsyncIterator[Any]", self.async_items)
@@ -154,8 +191,13 @@ class _Amap:
                 if item is NOTHING:
                     return
                 self.start(item)
+        except BaseException:
+            self.fail()
+            raise
         finally:
             self.fed()
+            # Shielded inside: the await is the generator's clean-up.
+            await close_input(self.async_items)  # noqa: ASYNC102
 
     @trio.lowlevel.enable_ki_protection
     def start(self, item: object) -> None:
@@ -163,7 +205,15 @@ class _Amap:
         # missing async is a TypeError of the feeder, raised into the
         # nursery), and under the same KI protection as the rest: a
         # KeyboardInterrupt cannot leave a coroutine that nobody awaits.
-        awaitable = call_async_fn(self.async_fn, (item,), "amap")
+        if self.first:
+            self.first = False
+            try:
+                awaitable = call_async_fn(self.async_fn, (item,), "amap")
+            except Exception as exc:
+                self.plain = exc
+                raise
+        else:
+            awaitable = call_async_fn(self.async_fn, (item,), "amap")
         slot = _Slot(item)
         if self.ordered:
             self.queue.append(slot)
@@ -177,10 +227,21 @@ class _Amap:
         self.feeding = False
         self.lot.unpark()  # the loop may be waiting for the end
 
+    @trio.lowlevel.enable_ki_protection
+    def fail(self) -> None:
+        self.failed = True
+        self.lot.unpark()  # the loop ends now, also inside a shield
+
     # -- a call's task ---------------------------------------------------------
 
+    @trio.lowlevel.enable_ki_protection
     async def work(self, slot: _Slot, awaitable: Awaitable[object]) -> None:
-        """Run one call; hand its result (or outcome) to the loop."""
+        """Run one call; hand its result (or outcome) to the loop.
+
+        KI-protected, the call itself excepted (it runs in
+        call_unprotected): a KeyboardInterrupt cannot land between a
+        limiter's exit and the slot's return, nor in the bookkeeping.
+        """
         result: object
         try:
             if self.settled:
@@ -190,12 +251,13 @@ class _Amap:
             elif self.limiters:
                 result = await run_call(self.limiters, awaitable)
             else:
-                result = await awaitable
+                result = await call_unprotected(awaitable)
         except BaseException:
             # A KeyboardInterrupt (or a cancellation) before the call began:
             # close it, or Python warns that it was never awaited. (After it
             # ran, close() does nothing.)
             close_all((awaitable,))
+            self.fail()
             raise
         self.finish(slot, result)
         # capture()'s frame, in the stored failure's traceback, links back to
@@ -257,10 +319,10 @@ class _Amap:
 
     def can_take(self) -> bool:
         queue = self.queue
-        return bool(queue) and queue[0].done
+        return bool(queue) and queue[0].done and not self.failed
 
     def ended(self) -> bool:
-        return not (self.feeding or self.running or self.queue)
+        return self.failed or not (self.feeding or self.running or self.queue)
 
     @trio.lowlevel.enable_ki_protection
     def take(self) -> tuple[object, object]:
@@ -292,6 +354,15 @@ class _Session:
     def __init__(self, state: _Amap) -> None:
         self._state = state
         self._manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+
+    def __aiter__(self) -> NoReturn:
+        # The slip 'async for x in amap(...)': say what to write instead of
+        # Python's error, which would name this private class.
+        raise TypeError(
+            "amap() returns an async context manager, not the results: write "
+            "'async with amap(...) as results:', then 'async for item, result "
+            "in results:' inside the block"
+        )
 
     @trio.lowlevel.enable_ki_protection
     async def __aenter__(self) -> AmapIterator[object]:
@@ -329,16 +400,62 @@ class _Session:
             state.nursery.cancel_scope.cancel()
             # The nursery's own exit: it must wait for the tasks, as any
             # nursery does (not shielded: a cancel reaches the tasks).
-            return bool(await manager.__aexit__(exc_type, exc, traceback))  # noqa: ASYNC102
+            try:
+                return bool(await manager.__aexit__(exc_type, exc, traceback))  # noqa: ASYNC102
+            except BaseExceptionGroup as group:
+                # The body's own exception (or the first call's, made before
+                # any other), alone apart from cancellations, comes out as
+                # itself, as trio.as_safe_channel does; the calls' failures
+                # stay in the group.
+                _raise_own(group, exc, state.plain)
+                raise
         finally:
             # Pairs never taken go now. And nothing that a failed call's
             # traceback reaches (its task's frame holds the state) may keep
             # the nursery or the task; nor may this frame keep the exception
             # it passes on (trio#1770).
             state.queue.clear()
-            state.nursery = state.owner = None
+            state.nursery = state.owner = state.plain = None
             self._manager = None
             del exc_type, exc, traceback, manager, state
+
+
+def _raise_own(
+    group: BaseExceptionGroup[BaseException],
+    body: BaseException | None,
+    first_call: BaseException | None,
+) -> None:
+    """Raise the lone exception of ``group``, if it is ``body`` or ``first_call``.
+
+    Lone: the only one that is not a ``trio.Cancelled``. Returns otherwise.
+    """
+    found = [each for each in group.exceptions if not isinstance(each, trio.Cancelled)]
+    lone = found[0] if len(found) == 1 else None
+    if lone is None:
+        return
+    if lone is not first_call:
+        if body is None or _leaves(lone) != _leaves(body):
+            return
+        # A group raised by the body comes back as a copy (trio's cancel
+        # scopes split groups): the same exceptions, so raise the original.
+        lone = body
+    # Raised here, from the 'except' block of the caller, it would get the
+    # group as its __context__ (misleading, and a cycle): keep its own.
+    context = lone.__context__
+    try:
+        raise lone
+    finally:
+        lone.__context__ = context
+        # This frame is in lone's traceback: keep nothing (trio#1770).
+        del group, body, first_call, found, lone, context
+
+
+def _leaves(exc: BaseException) -> list[int]:
+    """The identities of the exceptions in ``exc``, groups flattened."""
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return [leaf for each in group.exceptions for leaf in _leaves(each)]
+    return [id(exc)]
 
 
 def _name(async_fn: object) -> str:
@@ -357,6 +474,9 @@ class AmapIterator(Generic[P_co]):
     Each step is a checkpoint (a cancel point and a schedule point), also
     when a pair is ready at once; a step that is cancelled takes no pair.
     Taking a pair frees its item's slot (see ``limit`` in :func:`amap`).
+    Once a call (without ``settled=True``) or ``items`` has failed, the
+    iterator hands over no further pair and ends, also inside a shielded
+    scope; the failure comes out of the ``async with``.
 
     Use it in the task that entered the ``async with`` block, or in a task
     started inside the block, one task at a time; anything else, and
@@ -378,7 +498,8 @@ class AmapIterator(Generic[P_co]):
         """Wait for the next pair and return it; a checkpoint.
 
         Raises:
-            StopAsyncIteration: every item has been read, run and taken.
+            StopAsyncIteration: every item has been read, run and taken, or
+                a call or ``items`` failed (the ``async with`` raises it).
             RuntimeError: used after its ``async with`` block, from two tasks
                 at once, or from a task outside the block.
         """
@@ -469,23 +590,36 @@ def amap(
     its slot meanwhile.
 
     **Where exceptions go.** By default the first call to fail cancels the
-    others (and the loop, which is inside the nursery), and the ``async
-    with`` raises the nursery's ``ExceptionGroup``, unchanged. With
-    ``settled=True`` every item runs and each ``Exception`` comes as a fresh
-    ``outcome.Error`` in its pair, in place of the result (a
-    ``BaseException`` such as ``KeyboardInterrupt`` still propagates). An
-    exception raised by ``items`` itself cancels the calls and arrives in
-    the group, and so does an exception raised in the loop body, as in any
-    nursery. A function missing ``async`` is a ``TypeError`` in the group
-    too (``async_fn(item)`` is called when its task is started, as
-    ``start_soon`` does).
+    others, the loop stops yielding and ends, and the ``async with`` raises
+    the nursery's ``ExceptionGroup``, unchanged. The loop learns that the
+    run is over without being cancelled, so a loop inside a shielded scope
+    ends too. With ``settled=True`` every item runs and each ``Exception``
+    comes as a fresh ``outcome.Error`` in its pair, in place of the result
+    (a ``BaseException`` such as ``KeyboardInterrupt`` still propagates). An
+    exception raised by ``items`` itself cancels the calls, ends the loop
+    and arrives in the group. A lone exception raised by the loop body (or a
+    ``trio.fail_after`` around the loop or the block: ``TooSlowError``)
+    comes out of the ``async with`` as itself, not wrapped, as
+    ``trio.as_safe_channel`` does; together with a failure of a call, both
+    come in the group. A function missing ``async`` (or an async generator
+    function) is a plain ``TypeError`` too, raised by the ``async with``
+    before any call starts: ``async_fn(item)`` is called when the item's
+    task is started, as ``start_soon`` does, and the first item's call
+    shows the slip (a later item's, in the group).
 
     **Cancellation and leaving early.** Each step of the loop is a
     checkpoint. When the block is left before the end (``break``, an
     exception, a cancellation from outside), the calls still running are
     cancelled, no further item is read, and the ``async with`` returns only
-    when every task has ended. ``items`` is not closed: like a ``for`` loop,
-    ``amap`` leaves the rest of it to its owner.
+    when every task has ended. An async generator given as ``items`` that
+    ``amap`` stops reading is closed (``aclose()``) before the ``async
+    with`` returns, in ``amap``'s own task and in a shielded scope, so that
+    an ``await`` in its ``finally`` runs to the end. Other async iterables
+    (a memory channel) and plain iterators are not closed: like a ``for``
+    loop, ``amap`` leaves the rest of them to their owner.
+
+    ``async for`` directly over ``amap(...)`` (without ``async with``) is a
+    ``TypeError`` that says to write ``async with amap(...) as results:``.
 
     Args:
         async_fn: an async function of one argument.
@@ -506,9 +640,11 @@ def amap(
 
     Raises:
         TypeError: ``async_fn`` is not callable, ``items`` is neither an
-            iterable nor an async iterable, ``limit`` is not an ``int``, or
-            ``limiter`` is not usable with ``async with``; raised by the
-            ``amap(...)`` call itself, before any checkpoint.
+            iterable nor an async iterable (or is a coroutine: a missing
+            ``await``), ``limit`` is not an ``int``, or ``limiter`` is not
+            usable with ``async with``; raised by the ``amap(...)`` call
+            itself, before any checkpoint. A ``TypeError`` raised by the
+            iterable's own ``__iter__`` propagates unchanged.
         ValueError: ``limit`` is less than 1; raised like the ``TypeError``.
     """
     check_async_fn(async_fn, "amap")

@@ -76,28 +76,38 @@ def call_async_fn(
     """Call ``async_fn(*args)`` now, as ``start_soon`` does; refuse a non-awaitable.
 
     Raises:
-        TypeError: the result is not awaitable (a function missing ``async``);
-            the message names the function.
+        TypeError: the result is not awaitable (a function missing ``async``,
+            or an async generator function); the message names the function.
     """
     awaitable = async_fn(*args)
     # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
     kind = type(awaitable)
-    if kind is CoroutineType:
-        return awaitable
-    if kind is _FUTURE:
-        # Awaitable to inspect (its __await__ exists only to say "use
-        # get()"), but awaiting it always fails: refuse it here, at once.
-        raise TypeError(
+    if kind is not CoroutineType and (kind is _FUTURE or not inspect.isawaitable(awaitable)):
+        # A Future is awaitable to inspect (its __await__ exists only to say
+        # "use get()"), but awaiting it always fails: refuse it here, at once.
+        raise _not_awaitable(async_fn, awaitable, caller)
+    return awaitable
+
+
+def _not_awaitable(async_fn: object, result: object, caller: str) -> TypeError:
+    """The error for an ``async_fn`` whose call returned ``result``."""
+    if inspect.isasyncgen(result):
+        # As trio says: "yield" made it an async generator function.
+        return TypeError(
+            f"{caller}() needs an async function, but {short_repr(async_fn)} "
+            f"is an async generator function (it returned {short_repr(result)}); "
+            f"iterate it with 'async for', or remove 'yield' from its body"
+        )
+    if type(result) is _FUTURE:
+        return TypeError(
             f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
-            f"{describe(awaitable)}; a Future is not awaitable, pass its get "
+            f"{describe(result)}; a Future is not awaitable, pass its get "
             f"method instead (fut.get, not lambda: fut)"
         )
-    if not inspect.isawaitable(awaitable):
-        raise TypeError(
-            f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
-            f"{describe(awaitable)}; is it missing 'async def'?"
-        )
-    return awaitable
+    return TypeError(
+        f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
+        f"{describe(result)}; is it missing 'async def'?"
+    )
 
 
 def close_all(awaitables: Iterable[object]) -> None:
