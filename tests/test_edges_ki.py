@@ -158,12 +158,11 @@ def _correlator(world: World) -> Callable[[], Awaitable[None]]:
 
     async def caller(key: int) -> None:
         try:
-            expectation = replies.expect(key)
+            with replies.expect(key) as fut:
+                world.futures.append(fut)
+                await fut.outcome()
         except BrokenPromiseError:
             return  # the reader was interrupted and closed the correlator
-        with expectation as fut:
-            world.futures.append(fut)
-            await fut.outcome()
 
     async def reader() -> None:
         # No close() in a finally here: that would drop every entry and
