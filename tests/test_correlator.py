@@ -18,7 +18,7 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_promise import BrokenPromiseError, Correlator, Future
+from trio_promise import BrokenPromiseError, Correlator, CorrelatorStatistics, Future
 from trio_promise._future import add_hook
 
 if sys.version_info < (3, 11):
@@ -37,10 +37,10 @@ async def test_expect_then_resolve_hands_over_the_value() -> None:
         assert 7 in replies
         assert len(replies) == 1
         assert replies.resolve(7, "seven")
+        # The reply is in: the key is free at once, while the block goes on.
+        assert 7 not in replies
+        assert len(replies) == 0
         assert await fut.get() == "seven"
-        # Resolved but still in flight until the block exits.
-        assert 7 in replies
-        assert len(replies) == 1
     assert 7 not in replies
     assert len(replies) == 0
 
@@ -107,18 +107,38 @@ def test_equal_keys_are_the_same_key() -> None:
 
 def test_a_key_in_flight_is_refused() -> None:
     replies: Correlator[int, str] = Correlator()
-    with replies.expect(7):
-        with pytest.raises(
-            ValueError,
-            match=r"^key 7 is already in flight; ids must not be reused while a "
-            r"request is pending$",
+    with replies.expect(7) as fut:
+        with (
+            pytest.raises(
+                ValueError,
+                match=r"^key 7 is already in flight; ids must not be reused while a "
+                r"request is pending$",
+            ),
+            replies.expect(7),
         ):
-            replies.expect(7)
-        # Also once resolved: the entry lives until its block exits.
-        replies.resolve(7, "x")
-        with pytest.raises(ValueError, match=r"^key 7 is already in flight"):
-            replies.expect(7)
+            pytest.fail("the block of a refused key must not run")  # pragma: no cover
+        # The refused block registered nothing and removed nothing.
         assert len(replies) == 1
+        assert not fut.done()
+        assert replies.resolve(7, "x")
+    assert fut.get_nowait() == "x"
+
+
+def test_a_resolved_key_can_be_expected_again_inside_the_first_block() -> None:
+    # resolve() frees the key at once: another request may reuse the id
+    # while the first caller is still in its block, and neither exit touches
+    # the other's entry.
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(7) as first:
+        assert replies.resolve(7, "a")
+        with replies.expect(7) as second:
+            assert 7 in replies
+            assert not second.done()
+            assert replies.resolve(7, "b")
+            assert second.get_nowait() == "b"
+        assert 7 not in replies
+    assert first.get_nowait() == "a"
+    assert replies.statistics().unknown_replies == 0
 
 
 def test_a_key_is_free_again_once_its_block_exits() -> None:
@@ -135,11 +155,14 @@ def test_a_key_is_free_again_once_its_block_exits() -> None:
 
 def test_unhashable_key_in_expect_is_a_type_error() -> None:
     replies: Correlator[Any, str] = Correlator()
-    with pytest.raises(
-        TypeError,
-        match=r"^correlator keys must be hashable \(use the request id\), got list$",
-    ) as info:
-        replies.expect([1])
+    with (
+        pytest.raises(
+            TypeError,
+            match=r"^correlator keys must be hashable \(use the request id\), got list$",
+        ) as info,
+        replies.expect([1]),
+    ):
+        pytest.fail("an unhashable key must not be registered")  # pragma: no cover
     # The dict's own message is kept as the cause: it names the inner culprit.
     assert isinstance(info.value.__cause__, TypeError)
     assert len(replies) == 0
@@ -148,8 +171,11 @@ def test_unhashable_key_in_expect_is_a_type_error() -> None:
 def test_unhashable_key_in_expect_is_refused_before_the_closed_check() -> None:
     replies: Correlator[Any, str] = Correlator()
     replies.close()
-    with pytest.raises(TypeError, match=r"^correlator keys must be hashable"):
-        replies.expect({})
+    with (
+        pytest.raises(TypeError, match=r"^correlator keys must be hashable"),
+        replies.expect({}),
+    ):
+        pytest.fail("an unhashable key must not be registered")  # pragma: no cover
 
 
 def test_unhashable_key_in_resolve_or_fail_is_just_unknown() -> None:
@@ -270,25 +296,54 @@ def test_exit_is_idempotent_and_never_removes_a_reused_key() -> None:
     assert fut.get_nowait() == "a"
 
 
-def test_expect_registers_before_the_block_is_entered() -> None:
+def test_expect_without_with_registers_nothing() -> None:
     replies: Correlator[int, str] = Correlator()
     expectation = replies.expect(2)
-    assert 2 in replies
-    assert replies.resolve(2, "early")
-    with expectation as fut:
-        assert fut.get_nowait() == "early"
     assert 2 not in replies
+    assert len(replies) == 0
+    assert not replies.resolve(2, "too early")
+    # Nothing was registered, so the key is not "already in flight".
+    with replies.expect(2) as fut:
+        assert 2 in replies
+        assert replies.resolve(2, "two")
+    assert fut.get_nowait() == "two"
+    # An exit without an enter does nothing either.
+    expectation.__exit__(None, None, None)
+    assert len(replies) == 0
+    assert replies.statistics().quarantined == 0
+
+
+def test_the_key_is_registered_when_the_block_is_entered() -> None:
+    replies: Correlator[int, str] = Correlator()
+    expectation = replies.expect(2)
+    with expectation as fut:
+        assert 2 in replies
+        assert replies.resolve(2, "two")
+    assert fut.get_nowait() == "two"
+    assert len(replies) == 0
+
+
+def test_an_expectation_can_be_entered_again_after_it_exited() -> None:
+    replies: Correlator[int, str] = Correlator()
+    expectation = replies.expect(2)
+    with expectation as first:
+        replies.resolve(2, "a")
+    with expectation as second:
+        assert second is not first
+        assert 2 in replies
+    with pytest.raises(BrokenPromiseError, match=r"^the correlator stopped waiting"):
+        second.get_nowait()
+    assert first.get_nowait() == "a"
 
 
 def test_expectation_repr() -> None:
     replies: Correlator[int, str] = Correlator()
-    with replies.expect(3) as fut:
-        expectation = replies.expect(4)
+    expectation = replies.expect(4)
+    assert repr(expectation) == "<expectation of key 4: not entered>"
+    with expectation:
         assert repr(expectation) == (
             "<expectation of key 4: <trio_promise.Future pending, 0 waiting>>"
         )
-        del fut
-        expectation.__exit__(None, None, None)
 
 
 # -- close -----------------------------------------------------------------------
@@ -335,7 +390,7 @@ def test_close_leaves_settled_futures_alone() -> None:
         assert done.get_nowait() == "answered"
         with pytest.raises(
             BrokenPromiseError,
-            match=r"^the correlator was closed with 2 requests in flight, so no "
+            match=r"^the correlator was closed with 1 request in flight, so no "
             r"reply will come for key 2$",
         ) as info:
             pending.get_nowait()
@@ -348,12 +403,15 @@ def test_after_close_expect_refuses_and_resolve_is_false() -> None:
     replies: Correlator[int, str] = Correlator()
     replies.close()
     assert replies.closed
-    with pytest.raises(
-        BrokenPromiseError,
-        match=r"^the correlator is closed, so no reply can come for key 1; open a "
-        r"new connection and a new correlator$",
+    with (
+        pytest.raises(
+            BrokenPromiseError,
+            match=r"^the correlator is closed, so no reply can come for key 1; open "
+            r"a new connection and a new correlator$",
+        ),
+        replies.expect(1),
     ):
-        replies.expect(1)
+        pytest.fail("a closed correlator registers nothing")  # pragma: no cover
     assert len(replies) == 0
     assert not replies.resolve(1, "x")
     assert not replies.fail(1, ValueError())
@@ -805,9 +863,6 @@ class Caller:
     # What the caller saw, and what the model says it must see.
     seen: tuple[Any, ...] | None = None
     expected: tuple[Any, ...] | None = None
-    # "waiting", "holding" (got its answer, still in the block), "gone".
-    state: str = "waiting"
-    finished: bool = False
 
 
 KEYS = st.integers(min_value=0, max_value=3)
@@ -818,49 +873,77 @@ OPS = st.lists(
         st.tuples(st.just("fail"), KEYS),
         st.tuples(st.just("cancel"), KEYS),
         st.tuples(st.just("release"), KEYS),
+        st.tuples(st.just("sleep")),
         st.tuples(st.just("close")),
     ),
     max_size=40,
 )
+QUARANTINE = 1.0
+CAUSE = OSError("connection lost")
+
+
+class Closed(Exception):
+    """The protocol's own 'connection closed' error, for close(error=)."""
 
 
 async def _caller(replies: Correlator[int, object], me: Caller) -> None:
     with me.scope:
         try:
-            expectation = replies.expect(me.key)
-        except (ValueError, BrokenPromiseError) as exc:
+            with replies.expect(me.key) as fut:
+                try:
+                    me.seen = ("value", await fut.get())
+                except KeyError as exc:
+                    me.seen = ("error", exc.args[0])
+                except BrokenPromiseError as exc:
+                    me.seen = ("broken", exc.__cause__)
+                except Closed as exc:
+                    me.seen = ("closed", exc.__cause__)
+                if me.hold:
+                    await me.release.wait()
+        except (ValueError, BrokenPromiseError, Closed) as exc:
+            # Raised when the block is entered: nothing was registered.
             me.seen = ("refused", type(exc).__name__)
             return
-        with expectation as fut:
-            try:
-                me.seen = ("value", await fut.get())
-            except KeyError as exc:
-                me.seen = ("error", exc.args[0])
-            except BrokenPromiseError as exc:
-                me.seen = ("broken", exc.__cause__)
-            if me.hold:
-                await me.release.wait()
     if me.seen is None:
         assert me.scope.cancelled_caught
         me.seen = ("cancelled",)
 
 
-async def _interleave(ops: list[tuple[Any, ...]], close_at_end: bool) -> None:
-    replies: Correlator[int, object] = Correlator()
+async def _interleave(
+    ops: list[tuple[Any, ...]], close_at_end: bool, quarantine: bool, error: bool
+) -> None:
+    replies: Correlator[int, object] = Correlator(
+        quarantine=QUARANTINE if quarantine else 0
+    )
     callers: list[Caller] = []
     in_flight: dict[int, Caller] = {}
+    holding: list[Caller] = []
+    until: dict[int, float] = {}  # quarantined key -> when it ends
+    late = unknown = 0
+    now = 0.0
     closed = False
-    cause = OSError("connection lost")
-    with trio.fail_after(60):  # a hang shows up as TooSlowError (autojump)
+    broken: tuple[Any, ...] = ("closed", CAUSE) if error else ("broken", CAUSE)
+
+    def close() -> None:
+        if error:
+            replies.close(CAUSE, error=Closed("connection closed"))
+        else:
+            replies.close(CAUSE)
+
+    with trio.fail_after(600):  # a hang shows up as TooSlowError (autojump)
         async with trio.open_nursery() as nursery:
+            start = trio.current_time()
             for step, (op, *args) in enumerate(ops):
+                for key in [k for k, end in until.items() if end <= now]:
+                    del until[key]
                 if op == "expect":
                     key, hold = args
                     me = Caller(key, hold)
                     callers.append(me)
                     if closed:
-                        me.expected = ("refused", "BrokenPromiseError")
-                    elif key in in_flight:
+                        refused = "Closed" if error else "BrokenPromiseError"
+                        me.expected = ("refused", refused)
+                    elif key in in_flight or key in until:
                         me.expected = ("refused", "ValueError")
                     else:
                         in_flight[key] = me
@@ -874,67 +957,81 @@ async def _interleave(ops: list[tuple[Any, ...]], close_at_end: bool) -> None:
                     else:
                         ok = replies.fail(key, KeyError(token))
                         outcome = ("error", token)
-                    me_or_none = in_flight.get(key)
-                    if me_or_none is not None and me_or_none.state == "waiting":
-                        assert ok
+                    me_or_none = in_flight.pop(key, None)
+                    assert ok == (me_or_none is not None)
+                    if me_or_none is not None:
                         me_or_none.expected = outcome
                         if me_or_none.hold:
-                            me_or_none.state = "holding"
-                        else:
-                            me_or_none.state = "gone"
-                            del in_flight[key]
+                            holding.append(me_or_none)
+                    elif key in until:
+                        late += 1
                     else:
-                        assert not ok
+                        unknown += 1
                 elif op == "cancel":
                     (key,) = args
                     me_or_none = in_flight.pop(key, None)
                     if me_or_none is not None:
                         me_or_none.scope.cancel()
-                        if me_or_none.state == "waiting":
-                            me_or_none.expected = ("cancelled",)
-                        me_or_none.state = "gone"
+                        me_or_none.expected = ("cancelled",)
+                        if quarantine:
+                            until[key] = now + QUARANTINE
                 elif op == "release":
                     (key,) = args
-                    me_or_none = in_flight.get(key)
-                    if me_or_none is not None and me_or_none.state == "holding":
-                        me_or_none.release.set()
-                        me_or_none.state = "gone"
-                        del in_flight[key]
+                    for me in [me for me in holding if me.key == key]:
+                        me.release.set()
+                        holding.remove(me)
+                elif op == "sleep":
+                    await trio.sleep(QUARANTINE / 2)
+                    now += QUARANTINE / 2
                 else:
-                    replies.close(cause)
+                    close()
                     if not closed:
                         for me in in_flight.values():
-                            if me.state == "waiting":
-                                me.expected = ("broken", cause)
+                            me.expected = broken
                         in_flight.clear()
+                        until.clear()
                     closed = True
                 await trio.testing.wait_all_tasks_blocked()
+                assert trio.current_time() - start == now
                 assert len(replies) == len(in_flight)
                 for key in range(4):
                     assert (key in replies) == (key in in_flight)
                 assert replies.closed == closed
+                quarantined = sum(end > now for end in until.values())
+                assert replies.statistics() == CorrelatorStatistics(
+                    in_flight=len(in_flight),
+                    quarantined=quarantined,
+                    late_replies=late,
+                    unknown_replies=unknown,
+                )
             # Let everybody go: close, or cancel whoever still waits.
+            for me in in_flight.values():
+                if close_at_end:
+                    me.expected = broken
+                else:
+                    me.expected = ("cancelled",)
+                    me.scope.cancel()
             for me in callers:
-                if me.expected is None and me.state == "waiting":
-                    if close_at_end:
-                        me.expected = ("broken", cause)
-                    else:
-                        me.expected = ("cancelled",)
-                        me.scope.cancel()
                 me.release.set()
             if close_at_end:
-                replies.close(cause)
+                close()
     assert len(replies) == 0
     for me in callers:
         assert me.seen == me.expected, me
 
 
-@settings(max_examples=100, deadline=None)
-@given(ops=OPS, close_at_end=st.booleans())
-def test_random_interleavings(ops: list[tuple[Any, ...]], close_at_end: bool) -> None:
+@settings(max_examples=150, deadline=None)
+@given(
+    ops=OPS, close_at_end=st.booleans(), quarantine=st.booleans(), error=st.booleans()
+)
+def test_random_interleavings(
+    ops: list[tuple[Any, ...]], close_at_end: bool, quarantine: bool, error: bool
+) -> None:
     trio.run(
         _interleave,
         ops,
         close_at_end,
+        quarantine,
+        error,
         clock=trio.testing.MockClock(autojump_threshold=0),
     )

@@ -138,6 +138,32 @@ def _spawn(
     return scenario
 
 
+def _scope_given_twice(world: World) -> Callable[[], Awaitable[None]]:
+    # spawn(cancel_scope=)'s record of the scopes it was given: a second
+    # spawn() with one is refused, and one whose task could not start (a
+    # closed nursery) stays usable. The scenario fails (a RuntimeError, not a
+    # KeyboardInterrupt) if an interrupt left either record wrong.
+    async def main() -> None:
+        async with trio.open_nursery() as closed:
+            pass
+        spare = trio.CancelScope()
+        with contextlib.suppress(RuntimeError):
+            spawn(closed, _work, 3, cancel_scope=spare)
+        async with trio.open_nursery() as nursery:
+            scope = trio.CancelScope()
+            world.futures.append(spawn(nursery, _work, 1, cancel_scope=scope))
+            try:
+                spawn(nursery, _work, 2, cancel_scope=scope)
+            except RuntimeError:
+                pass
+            else:
+                raise AssertionError("a scope was given to two tasks")
+            world.futures.append(spawn(nursery, _work, 3, cancel_scope=spare))
+            await wait_settled(world.futures)
+
+    return main
+
+
 def _limited(world: World) -> Callable[[], Awaitable[None]]:
     capacity = trio.CapacityLimiter(1)
     rate = RateLimiter(1, burst=1)
@@ -158,12 +184,11 @@ def _correlator(world: World) -> Callable[[], Awaitable[None]]:
 
     async def caller(key: int) -> None:
         try:
-            expectation = replies.expect(key)
+            with replies.expect(key) as fut:
+                world.futures.append(fut)
+                await fut.outcome()
         except BrokenPromiseError:
             return  # the reader was interrupted and closed the correlator
-        with expectation as fut:
-            world.futures.append(fut)
-            await fut.outcome()
 
     async def reader() -> None:
         # No close() in a finally here: that would drop every entry and
@@ -217,6 +242,7 @@ SCENARIOS: dict[str, tuple[Callable[[World], Callable[[], Awaitable[None]]], int
     # name: (scenario, the fewest library lines it must sweep)
     "spawn": (_spawn(), 40),
     "spawn with a CapacityLimiter": (_with_capacity, 40),
+    "spawn, one scope given twice": (_scope_given_twice, 40),
     "spawn with (CapacityLimiter, RateLimiter)": (_limited, 60),
     "Correlator request": (_correlator, 30),
     "setters with joins waiting": (_setters_with_joins, 60),

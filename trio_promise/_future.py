@@ -204,7 +204,9 @@ class Future(Generic[T]):
 
     There is no ``cancel()`` and no ``timeout=``: cancel the *waiting* with a
     cancel scope around ``get()`` (``trio.move_on_after``, ``fail_after``);
-    the future stays as it was for everybody else.
+    the future stays as it was for everybody else. A future is not itself
+    awaitable: ``await fut`` is a ``TypeError`` that says to write ``await
+    fut.get()`` (and type checkers reject it).
 
     Example::
 
@@ -494,6 +496,17 @@ class Future(Generic[T]):
         finally:
             del self  # no cycle through this frame, as in get()
 
+    if not TYPE_CHECKING:  # pragma: no branch (always true at run time)
+        # Run time only: to type checkers a Future stays not awaitable, so
+        # they keep rejecting 'await fut'; at run time the mistake gets a
+        # hint instead of Python's bare "can't be used in 'await'
+        # expression". (A side effect: inspect.isawaitable(fut) is True.)
+        def __await__(self):
+            raise TypeError(
+                "trio_promise.Future is not awaitable; use 'await fut.get()' "
+                "to wait for its result"
+            )
+
     async def outcome(self) -> Outcome[T]:
         """Wait until settled, then return the result as an outcome.
 
@@ -557,8 +570,13 @@ def _raise_stored(future: Future[Any]) -> NoReturn:
       the shared object. Python chains nothing when the exception being
       raised is the one already being handled, so we raise it once, catch
       it, put the saved context back and re-raise it with a bare ``raise``.
-      When the caller handles no exception there is nothing to chain, and
-      one raise does.
+      When the caller handles no exception, Python chains nothing, but the
+      object may still carry the context that another holder's raise gave
+      it (``outcome.Error.unwrap()`` inside an ``except KeyError:`` block):
+      we put the saved one back before the single raise.
+    * ``__cause__`` and ``__suppress_context__`` are never changed by a
+      bare ``raise`` (only ``raise ... from`` sets them), so they need no
+      saving; assigning ``__context__`` leaves them as they are.
     * No frame of ours keeps the future, the exception or the traceback as
       it leaves (``del`` in ``finally``, as ``outcome.Error.unwrap()``
       does), so no reference cycle is made (trio#1770).
@@ -571,6 +589,7 @@ def _raise_stored(future: Future[Any]) -> NoReturn:
     traceback, context = saved
     try:
         if _handled_exception() is None:
+            exc.__context__ = context
             raise exc.with_traceback(traceback)
         try:
             # With the saved traceback already: Python 3.10's bare 'raise'
