@@ -6,10 +6,15 @@ Everything here is deterministic: direct calls, trio.testing memory streams,
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
+import math
+import pickle
 import sys
+import traceback
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, cast
 
 import pytest
@@ -535,6 +540,535 @@ def test_close_empties_the_map_before_anybody_is_woken() -> None:
     assert seen == [(True, 0, False)]
 
 
+# -- close(error=): the protocol's own exception -----------------------------------
+
+
+class ConnectionClosed(Exception):
+    """A protocol library's own 'connection closed' error."""
+
+
+async def test_close_error_is_what_every_pending_caller_gets() -> None:
+    replies: Correlator[int, str] = Correlator()
+    error = ConnectionClosed("peer went away")
+    cause = OSError("stream broke")
+    got: dict[int, BaseException] = {}
+
+    async def caller(key: int) -> None:
+        with replies.expect(key) as fut:
+            try:
+                await fut.get()
+            except ConnectionClosed as exc:
+                got[key] = exc
+
+    async with trio.open_nursery() as nursery:
+        for key in (1, 2, 3):
+            nursery.start_soon(caller, key)
+        await trio.testing.wait_all_tasks_blocked()
+        replies.close(cause, error=error)
+        assert len(replies) == 0
+    # One object, shared as a future's failure is shared by its waiters.
+    assert got == {1: error, 2: error, 3: error}
+    assert error.__cause__ is cause
+    assert error.__context__ is None
+
+
+async def test_close_error_is_what_every_later_caller_gets() -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 10))
+    error = ConnectionClosed("peer went away")
+    replies.close(error=error)
+    for key in (1, 2):
+        with pytest.raises(ConnectionClosed) as info, replies.expect(key):
+            pytest.fail("a closed correlator registers nothing")  # pragma: no cover
+        assert info.value is error
+    with pytest.raises(ConnectionClosed) as info:
+        replies.next_key()
+    assert info.value is error
+    assert error.__cause__ is None
+    assert len(replies) == 0
+
+
+async def test_close_error_raised_many_times_keeps_its_context_and_traceback() -> None:
+    # Each raise starts from the traceback and __context__ it had at the
+    # close (Future's rule), also inside the callers' own except blocks.
+    replies: Correlator[int, str] = Correlator(keys=range(1, 10))
+    error = ConnectionClosed("peer went away")
+    replies.close(error=error)
+    lengths: list[int] = []
+    for _ in range(3):
+        try:
+            raise KeyError("the caller's own")
+        except KeyError:
+            try:
+                replies.next_key()
+            except ConnectionClosed as exc:
+                assert exc.__context__ is None  # noqa: PT017
+                lengths.append(len(traceback.extract_tb(exc.__traceback__)))
+    assert lengths[0] == lengths[1] == lengths[2]
+
+
+def test_close_error_keeps_a_cause_of_its_own() -> None:
+    replies: Correlator[int, str] = Correlator()
+    own = TimeoutError("no pong")
+    try:
+        raise ConnectionClosed("gone") from own
+    except ConnectionClosed as exc:
+        error = exc
+    replies.close(OSError("reader ended"), error=error)
+    assert error.__cause__ is own
+
+
+def test_close_error_never_gets_itself_as_its_cause() -> None:
+    replies: Correlator[int, str] = Correlator()
+    error = ConnectionClosed("gone")
+    replies.close(error, error=error)
+    assert error.__cause__ is None
+
+
+async def test_close_error_never_gets_cancelled_as_its_cause() -> None:
+    replies: Correlator[int, str] = Correlator()
+    error = ConnectionClosed("gone")
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await trio.lowlevel.checkpoint()
+        except trio.Cancelled as cancelled:
+            replies.close(cancelled, error=error)
+            raise
+    assert replies.closed
+    assert error.__cause__ is None
+
+
+def test_the_first_close_error_stands() -> None:
+    replies: Correlator[int, str] = Correlator()
+    first = ConnectionClosed("first")
+    replies.close(error=first)
+    replies.close(OSError("later"), error=ConnectionClosed("second"))
+    replies.close()
+    with pytest.raises(ConnectionClosed, match=r"^first$"), replies.expect(1):
+        pytest.fail("a closed correlator registers nothing")  # pragma: no cover
+    assert first.__cause__ is None
+
+
+def test_a_close_without_error_after_one_with_error_changes_nothing() -> None:
+    replies: Correlator[int, str] = Correlator()
+    replies.close()
+    replies.close(error=ConnectionClosed("too late"))
+    with pytest.raises(BrokenPromiseError), replies.expect(1):
+        pytest.fail("a closed correlator registers nothing")  # pragma: no cover
+
+
+def test_close_without_error_gives_later_callers_the_cause_too() -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 10))
+    cause = OSError("stream broke")
+    replies.close(cause)
+    with pytest.raises(BrokenPromiseError) as info, replies.expect(1):
+        pytest.fail("a closed correlator registers nothing")  # pragma: no cover
+    assert info.value.__cause__ is cause
+    with pytest.raises(
+        BrokenPromiseError,
+        match=r"^the correlator is closed, so it hands out no more ids; open a new "
+        r"connection and a new correlator$",
+    ) as info:
+        replies.next_key()
+    assert info.value.__cause__ is cause
+
+
+def test_a_bad_close_error_changes_nothing() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(1) as fut:
+        with pytest.raises(TypeError, match=r"^close\(\) needs an exception instance"):
+            replies.close(error=ConnectionClosed)  # type: ignore[arg-type]
+        assert not replies.closed
+        assert 1 in replies
+        assert not fut.done()
+    # A bad error on a closed correlator is still refused (a bug, not a race).
+    replies.close()
+    with pytest.raises(TypeError, match=r"^close\(\) refuses KeyboardInterrupt"):
+        replies.close(error=KeyboardInterrupt())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("error", [False, True])
+async def test_a_reader_crash_is_reported_once(error: bool) -> None:
+    # The documented pattern: the reader closes the correlator as the last
+    # statement of its finally, and the callers live in the same nursery.
+    # The crash cancels the callers, and cancellation wins over the close
+    # error: the nursery's group holds the crash alone.
+    replies: Correlator[int, str] = Correlator(keys=range(1, 100))
+    seen: list[BaseException] = []
+
+    async def caller() -> None:
+        with replies.expect(replies.next_key()) as fut:
+            try:
+                await fut.get()
+            except BaseException as exc:
+                seen.append(exc)
+                raise
+
+    async def reader() -> None:
+        try:
+            await trio.testing.wait_all_tasks_blocked()
+            raise ValueError("garbage on the wire")
+        finally:
+            if error:
+                replies.close(error=ConnectionClosed("reader died"))
+            else:
+                replies.close()
+
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match=r"^garbage on the wire$")):
+        async with trio.open_nursery() as nursery:
+            for _ in range(10):
+                nursery.start_soon(caller)
+            nursery.start_soon(reader)
+    assert len(seen) == 10
+    assert all(isinstance(exc, trio.Cancelled) for exc in seen)
+    assert len(replies) == 0
+
+
+# -- ids: keys= and next_key() -----------------------------------------------------
+
+
+def test_next_key_hands_out_the_keys_in_order_and_wraps_around() -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 4))
+    assert [replies.next_key() for _ in range(7)] == [1, 2, 3, 1, 2, 3, 1]
+
+
+def test_next_key_follows_the_range_step() -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(10, 0, -3))
+    assert [replies.next_key() for _ in range(5)] == [10, 7, 4, 1, 10]
+
+
+def test_next_key_skips_keys_in_flight() -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 5))
+    with replies.expect(2), replies.expect(3):
+        assert [replies.next_key() for _ in range(3)] == [1, 4, 1]
+
+
+def test_next_key_goes_on_after_the_last_key_it_handed_out() -> None:
+    # Even when that key is free again: an id comes back as late as it can.
+    replies: Correlator[int, str] = Correlator(keys=range(1, 4))
+    key = replies.next_key()
+    with replies.expect(key):
+        replies.resolve(key, "answered")
+    assert replies.next_key() == 2
+
+
+def test_next_key_when_every_key_is_busy_is_would_block() -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 3))
+    with replies.expect(replies.next_key()), replies.expect(replies.next_key()):
+        with pytest.raises(trio.WouldBlock):
+            replies.next_key()
+        assert len(replies) == 2
+    assert replies.next_key() == 1
+
+
+async def test_next_key_when_every_key_is_in_flight_or_quarantined(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 4), quarantine=10)
+    with replies.expect(replies.next_key()):
+        pass  # abandoned: key 1 is quarantined
+    with (
+        replies.expect(replies.next_key()),
+        replies.expect(replies.next_key()),
+        pytest.raises(trio.WouldBlock),
+    ):
+        replies.next_key()
+    # Keys 2 and 3 were abandoned too; time runs out for key 1 first.
+    await trio.sleep(10)
+    assert replies.statistics().quarantined == 0
+    assert [replies.next_key() for _ in range(3)] == [1, 2, 3]
+
+
+def test_next_key_and_expect_ignore_keys_outside_the_range() -> None:
+    # Ids of your own may live beside the range's (an own id for a
+    # notification, say); next_key() never hands them out.
+    replies: Correlator[Any, str] = Correlator(keys=range(1, 3))
+    with replies.expect("hello"):
+        assert [replies.next_key() for _ in range(3)] == [1, 2, 1]
+
+
+def test_next_key_over_a_huge_range_costs_nothing_up_front() -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 2**63))
+    assert replies.next_key() == 1
+    assert replies.next_key() == 2
+
+
+def test_next_key_without_keys_is_a_runtime_error() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with pytest.raises(RuntimeError, match=r"^next_key\(\) needs an id space"):
+        replies.next_key()
+
+
+async def test_next_key_is_not_a_checkpoint() -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(3), quarantine=1)
+    with trio.testing.assert_no_checkpoints():
+        replies.next_key()
+
+
+# -- quarantine ----------------------------------------------------------------------
+
+
+async def test_an_abandoned_key_is_quarantined_then_free_again(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    replies: Correlator[int, str] = Correlator(quarantine=30)
+    with trio.move_on_after(5), replies.expect(7) as fut:
+        await fut.get()
+    assert replies.statistics().quarantined == 1
+    assert 7 not in replies  # quarantined is not in flight
+    with (
+        pytest.raises(
+            ValueError,
+            match=r"^key 7 is quarantined: a request with this id was abandoned "
+            r"without a reply less than 30 seconds ago, and its reply may still "
+            r"come; take ids from next_key\(\), which skips it$",
+        ),
+        replies.expect(7),
+    ):
+        pytest.fail("a quarantined key is not registered")  # pragma: no cover
+    await trio.sleep(29.5)
+    with pytest.raises(ValueError, match=r"^key 7 is quarantined"), replies.expect(7):
+        pytest.fail("a quarantined key is not registered")  # pragma: no cover
+    await trio.sleep(0.5)
+    assert replies.statistics().quarantined == 0
+    with replies.expect(7) as again:
+        assert replies.resolve(7, "fresh")
+    assert again.get_nowait() == "fresh"
+
+
+async def test_a_late_reply_is_dropped_and_counted(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 3), quarantine=60)
+    with trio.move_on_after(1):
+        with replies.expect(replies.next_key()) as fut:
+            await fut.get()
+    with replies.expect(replies.next_key()) as other:
+        # Key 1's late reply: never handed to another request.
+        assert not replies.resolve(1, "late")
+        assert not replies.fail(1, ValueError("late error"))
+        assert not other.done()
+        # Nothing changed but the count: key 1 is still quarantined.
+        assert replies.statistics() == CorrelatorStatistics(
+            in_flight=1, quarantined=1, late_replies=2, unknown_replies=0
+        )
+        with pytest.raises(trio.WouldBlock):
+            replies.next_key()
+        assert replies.resolve(2, "mine")
+    assert other.get_nowait() == "mine"
+
+
+async def test_a_key_that_got_its_reply_is_never_quarantined() -> None:
+    replies: Correlator[int, str] = Correlator(quarantine=60)
+    with replies.expect(1):
+        replies.resolve(1, "answered")
+    with replies.expect(2):
+        replies.fail(2, ValueError("an error reply"))
+    assert replies.statistics().quarantined == 0
+    with replies.expect(1), replies.expect(2):
+        pass
+
+
+async def test_a_request_whose_future_was_settled_by_hand_is_quarantined() -> None:
+    # Its reply has not come (nothing took the entry out): it may still come.
+    replies: Correlator[int, str] = Correlator(quarantine=60)
+    with replies.expect(1) as fut:
+        fut.set_result("settled by hand")
+    assert replies.statistics().quarantined == 1
+    assert fut.get_nowait() == "settled by hand"
+
+
+async def test_an_exit_after_close_quarantines_nothing() -> None:
+    replies: Correlator[int, str] = Correlator(quarantine=60)
+    with replies.expect(1):
+        replies.close()
+    assert replies.statistics().quarantined == 0
+
+
+async def test_close_drops_the_quarantine() -> None:
+    replies: Correlator[int, str] = Correlator(quarantine=60)
+    for key in range(3):
+        with replies.expect(key):
+            pass
+    assert replies.statistics().quarantined == 3
+    replies.close()
+    assert replies.statistics() == CorrelatorStatistics(
+        in_flight=0, quarantined=0, late_replies=0, unknown_replies=0
+    )
+    assert not replies.resolve(1, "after the close")
+    assert replies.statistics().unknown_replies == 1
+
+
+def test_without_quarantine_an_abandoned_key_is_free_at_once() -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 3))
+    with replies.expect(1):
+        pass
+    assert replies.statistics().quarantined == 0
+    assert not replies.resolve(1, "late")
+    assert replies.statistics().unknown_replies == 1
+    with replies.expect(1):
+        assert replies.next_key() == 2
+
+
+async def test_quarantine_memory_follows_the_window(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    # One request abandoned per second with a 10 s quarantine, ids never
+    # reused: the quarantine holds the last 10, not all 1,000.
+    replies: Correlator[int, str] = Correlator(keys=range(2**32), quarantine=10)
+    peak = 0
+    for _ in range(1000):
+        with trio.move_on_after(1), replies.expect(replies.next_key()) as fut:
+            await fut.get()
+        peak = max(peak, len(replies._order), len(replies._until))  # pyright: ignore[reportPrivateUsage]
+    assert peak == 10
+    assert replies.statistics().quarantined == 10
+
+
+async def test_quarantine_purges_only_what_has_ended(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 5), quarantine=10)
+    for _ in range(3):  # keys 1, 2, 3 abandoned at t = 0, 4, 8
+        with replies.expect(replies.next_key()):
+            pass
+        await trio.sleep(4)
+    # t = 12: key 1 is free again, keys 2 and 3 are not.
+    assert replies.statistics().quarantined == 2
+    assert replies.next_key() == 4
+    assert replies.next_key() == 1
+    assert not replies.resolve(2, "late")
+    assert replies.statistics().late_replies == 1
+
+
+async def test_next_key_skips_a_run_of_quarantined_keys(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    replies: Correlator[int, str] = Correlator(keys=range(1, 5), quarantine=10)
+    for _ in range(3):
+        with replies.expect(replies.next_key()):
+            pass  # keys 1, 2, 3 quarantined
+    assert replies.next_key() == 4
+    assert replies.next_key() == 4  # wrapped around past 1, 2 and 3
+
+
+async def test_a_quarantine_that_has_ended_frees_the_key_for_every_call(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    # Ended but not purged yet (nothing read the clock since): each call
+    # that meets the key purges first and finds it free.
+    async def abandoned(keys: range) -> Correlator[Any, str]:
+        replies: Correlator[Any, str] = Correlator(keys=keys, quarantine=10)
+        with replies.expect(replies.next_key()):
+            pass
+        await trio.sleep(10)
+        return replies
+
+    replies = await abandoned(range(1, 2))
+    assert replies.next_key() == 1
+
+    replies = await abandoned(range(1, 2))
+    with replies.expect(1) as fut:
+        assert replies.resolve(1, "fresh")
+    assert fut.get_nowait() == "fresh"
+
+    replies = await abandoned(range(1, 2))
+    assert not replies.resolve([1], "unhashable")
+    assert not replies.resolve(1, "too late even for the quarantine")
+    assert replies.statistics() == CorrelatorStatistics(
+        in_flight=0, quarantined=0, late_replies=0, unknown_replies=2
+    )
+
+
+def test_close_leaves_a_future_settled_by_hand_alone() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(1) as fut:
+        fut.set_result("by hand")
+        replies.close()
+    assert fut.get_nowait() == "by hand"
+
+
+@pytest.mark.parametrize(
+    "quarantine", [0, 0.0, 1, 2.5, Fraction(1, 3), math.inf], ids=repr
+)
+def test_quarantine_takes_any_real_number(quarantine: float) -> None:
+    replies: Correlator[int, str] = Correlator(quarantine=quarantine)
+    assert not replies.closed
+
+
+def test_quarantine_outside_trio_run_refuses_to_register() -> None:
+    # The quarantine reads trio's clock: a request it could not quarantine
+    # later is not registered at all.
+    replies: Correlator[int, str] = Correlator(keys=range(3), quarantine=1)
+    with (
+        pytest.raises(
+            RuntimeError,
+            match=r"^a correlator with a quarantine reads trio's clock, so its "
+            r"requests need a running trio: enter expect\(\) inside trio.run$",
+        ),
+        replies.expect(replies.next_key()),
+    ):
+        pytest.fail("nothing is registered")  # pragma: no cover
+    assert len(replies) == 0
+
+
+def test_a_quarantine_outlives_its_run_frozen() -> None:
+    # After trio.run, trio's clock does not move: what was quarantined stays
+    # quarantined, and reading it never raises.
+    replies: Correlator[int, str] = Correlator(keys=range(1, 3), quarantine=1)
+
+    async def abandon() -> None:
+        with replies.expect(replies.next_key()):
+            pass
+
+    trio.run(abandon)
+    assert replies.statistics().quarantined == 1
+    assert not replies.resolve(1, "late")
+    assert replies.statistics().late_replies == 1
+    assert replies.next_key() == 2
+    assert replies.next_key() == 2
+
+
+# -- statistics ----------------------------------------------------------------------
+
+
+def test_statistics_counts_unknown_replies() -> None:
+    replies: Correlator[Any, str] = Correlator()
+    assert not replies.resolve(1, "unknown")
+    assert not replies.fail([1], ValueError("unhashable"))
+    with replies.expect(1):
+        assert replies.resolve(1, "first")
+        assert not replies.resolve(1, "a duplicate")
+    assert replies.statistics() == CorrelatorStatistics(
+        in_flight=0, quarantined=0, late_replies=0, unknown_replies=3
+    )
+
+
+def test_a_reply_for_a_future_settled_by_hand_frees_the_key() -> None:
+    replies: Correlator[int, str] = Correlator()
+    with replies.expect(1) as fut:
+        fut.set_result("by hand")
+        assert not replies.resolve(1, "the reply")
+        assert 1 not in replies
+        assert not replies.fail(1, ValueError("late"))
+    assert replies.statistics().unknown_replies == 2
+
+
+def test_statistics_is_frozen_comparable_copyable_and_picklable() -> None:
+    stats = CorrelatorStatistics(
+        in_flight=1, quarantined=2, late_replies=3, unknown_replies=4
+    )
+    with pytest.raises(AttributeError):
+        stats.in_flight = 5  # type: ignore[misc]
+    assert copy.copy(stats) == stats
+    assert pickle.loads(pickle.dumps(stats)) == stats
+    assert stats != CorrelatorStatistics(
+        in_flight=1, quarantined=2, late_replies=3, unknown_replies=5
+    )
+    assert repr(stats).startswith("CorrelatorStatistics(in_flight=1, ")
+    assert type(stats).__module__ == "trio_promise"
+
+
 # -- as a context manager ----------------------------------------------------------
 
 
@@ -799,17 +1333,24 @@ async def test_a_reader_that_crashes_breaks_the_callers_with_its_error() -> None
     client_stream, server_stream = trio.testing.memory_stream_pair()
     client, server = LineClient(client_stream), LineServer(server_stream)
     calls = Calls()
-    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match=r"invalid literal")):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(client.reader)
-            nursery.start_soon(server.serve)
-            async with trio.open_nursery() as callers:
-                callers.start_soon(calls.call, client, "x")
+    async with trio.open_nursery() as elsewhere:
+        # The crash alone, once: the caller in the reader's nursery is
+        # cancelled by it (cancellation wins over the close error).
+        with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match=r"invalid literal")):
+            async with trio.open_nursery() as connection:
+                connection.start_soon(client.reader)
+                connection.start_soon(server.serve)
+                connection.start_soon(calls.call, client, "inside")
+                elsewhere.start_soon(calls.call, client, "outside")
                 await trio.testing.wait_all_tasks_blocked()
                 await server_stream.send_all(b"garbage\n")
-    error = calls.errors["x"]
+    # The caller outside the reader's nursery gets the close error, with the
+    # crash as its cause.
+    assert sorted(calls.errors) == ["outside"]
+    error = calls.errors["outside"]
     assert isinstance(error, BrokenPromiseError)
     assert isinstance(error.__cause__, ValueError)
+    assert calls.results == {}
     assert len(client.replies) == 0
 
 

@@ -60,7 +60,6 @@ __all__ = ["Correlator", "CorrelatorStatistics"]
 # (somebody could resolve it with a str) nor the other way round.
 K = TypeVar("K")
 T = TypeVar("T")
-V = TypeVar("V")  # T again, for the self-type of an __init__ overload
 
 
 def _check_cause(exc: object) -> None:
@@ -372,7 +371,7 @@ class Correlator(Generic[K, T]):
     # keys= is refused by type checkers.
     @overload
     def __init__(
-        self: Correlator[int, V], *, keys: range, quarantine: float = 0.0
+        self: Correlator[int, Any], *, keys: range, quarantine: float = 0.0
     ) -> None: ...
     @overload
     def __init__(self, *, keys: None = None, quarantine: float = 0.0) -> None: ...
@@ -721,17 +720,24 @@ class Correlator(Generic[K, T]):
 
     def _raise_closed(self, key: object) -> NoReturn:
         broken = self._broken
-        if broken is not None:
-            del self  # no cycle through this frame (see __enter__)
+        cause = self._cause
+        # This frame ends up in the traceback of the shared error: holding
+        # the correlator or its future here would be a reference cycle (see
+        # __enter__).
+        del self
+        if broken is None:
+            if key is None:
+                what = "it hands out no more ids"
+            else:
+                what = f"no reply can come for key {short_repr(key)}"
+            raise BrokenPromiseError(
+                f"the correlator is closed, so {what}; open a new connection and "
+                f"a new correlator"
+            ) from cause
+        try:
             _raise_stored(broken)  # the shared error, as Future.get() raises it
-        if key is None:
-            what = "it hands out no more ids"
-        else:
-            what = f"no reply can come for key {short_repr(key)}"
-        raise BrokenPromiseError(
-            f"the correlator is closed, so {what}; open a new connection and a "
-            f"new correlator"
-        ) from self._cause
+        finally:
+            del broken
 
     @trio.lowlevel.enable_ki_protection
     def statistics(self) -> CorrelatorStatistics:
