@@ -108,9 +108,7 @@ async def ids_and_quarantine() -> None:
     print("\n3. request/response through a Correlator")
     # A 3-id space, so that it wraps around at once; the id of a request
     # given up without a reply stays unused for 5 s.
-    replies: Correlator[int, str] = Correlator[int, str](
-        keys=range(1, 4), quarantine=5.0
-    )
+    replies: Correlator[int, str] = Correlator(keys=range(1, 4), quarantine=5.0)
     taken: list[int] = []
     for n in range(5):
         key = replies.next_key()
