@@ -158,7 +158,7 @@ def correlation_ours_next_key(shape: Exchange) -> Callable[[int], Awaitable[floa
     """The Correlator as documented for a client: ids from ``next_key()``."""
 
     async def main(size: int) -> float:
-        replies: Correlator[int, int] = Correlator[int, int](keys=range(1, 2**31))
+        replies: Correlator[int, int] = Correlator(keys=range(1, 2**31))
 
         async def call(_: int, value: int, send: Send) -> int:
             key = replies.next_key()
@@ -332,7 +332,7 @@ def quarantine_run(
         per_caller = requests // callers
         mock = trio.lowlevel.current_clock()
         assert isinstance(mock, trio.testing.MockClock)
-        replies: Correlator[int, int] = Correlator[int, int](
+        replies: Correlator[int, int] = Correlator(
             keys=QUARANTINE_KEYS, quarantine=quarantine
         )
         requests_send, requests_receive = trio.open_memory_channel[Message](math.inf)
