@@ -23,7 +23,13 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_promise import BrokenPromiseError, Correlator, CorrelatorStatistics, Future
+from trio_promise import (
+    BrokenPromiseError,
+    Correlator,
+    CorrelatorStatistics,
+    Future,
+    wait_any,
+)
 from trio_promise._future import add_hook
 
 if sys.version_info < (3, 11):
@@ -72,6 +78,23 @@ def test_resolve_and_fail_are_false_for_unknown_gone_or_settled_keys() -> None:
         assert fut.get_nowait() == "first"
     assert not replies.resolve(1, "gone")
     assert not replies.fail(1, ValueError("gone"))
+
+
+async def test_a_join_watching_a_request_is_woken_by_its_reply() -> None:
+    replies: Correlator[int, str] = Correlator()
+    got: list[Future[str]] = []
+    with replies.expect(1) as fut:
+
+        async def join() -> None:
+            got.append(await wait_any([fut]))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(join)
+            await trio.testing.wait_all_tasks_blocked()
+            assert fut.statistics().tasks_waiting == 1
+            assert replies.resolve(1, "one")
+    assert got == [fut]
+    assert fut.get_nowait() == "one"
 
 
 def test_fail_settles_before_a_later_resolve() -> None:

@@ -47,13 +47,16 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast, final, 
 import trio
 
 from ._exceptions import BrokenPromiseError, broken_promise_cause
-from ._future import Future, _raise_stored, check_exception, short_repr
+from ._future import _PENDING, Future, _raise_stored, check_exception, short_repr
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from types import TracebackType
 
 __all__ = ["Correlator", "CorrelatorStatistics"]
+
+_new = object.__new__
+_current_task = trio.lowlevel.current_task
 
 # Both invariant: keys and replies are written into the correlator and read
 # out of it, so a Correlator[int, bool] is neither a Correlator[int, object]
@@ -178,10 +181,10 @@ class _Expectation(Generic[K, T]):
 
     __slots__ = ("_correlator", "_future", "_key")
 
-    def __init__(self, correlator: Correlator[K, T], key: K) -> None:
-        self._correlator = correlator
-        self._key = key
-        self._future: Future[T] | None = None
+    # Made by Correlator.expect() without an __init__ call (see there).
+    _correlator: Correlator[K, T]
+    _key: K
+    _future: Future[T] | None
 
     @trio.lowlevel.enable_ki_protection
     def __enter__(self) -> Future[T]:
@@ -209,8 +212,23 @@ class _Expectation(Generic[K, T]):
                 f"reused while a request is pending"
             )
         if correlator._quarantine:
-            correlator._check_not_quarantined(key)
-        future: Future[T] = Future()
+            # The quarantine needs trio's clock when the request is
+            # abandoned: outside trio.run, register nothing that could not
+            # be quarantined then. current_task() is the cheapest check.
+            try:
+                _current_task()
+            except RuntimeError:
+                raise RuntimeError(
+                    "a correlator with a quarantine reads trio's clock, so its "
+                    "requests need a running trio: enter expect() inside trio.run"
+                ) from None
+            if key in correlator._until:
+                correlator._refuse_if_quarantined(key)
+        # Future(), written out (no __init__ call): this is every request's
+        # hot path, and the layout is _future's (see its top).
+        future: Future[T] = _new(Future)  # pyright: ignore[reportUnknownVariableType]
+        future._value = _PENDING
+        future._exc = future._event = future._hooks = None
         self._future = pending[key] = future
         return future
 
@@ -245,7 +263,7 @@ class _Expectation(Generic[K, T]):
             del pending[key]
             if correlator._quarantine:
                 correlator._add_to_quarantine(key)
-        if not future.done():
+        if future._value is _PENDING:  # done(), written out
             future.try_set_exception(
                 BrokenPromiseError(
                     f"the correlator stopped waiting for key {short_repr(key)}: its "
@@ -517,26 +535,25 @@ class Correlator(Generic[K, T]):
             RuntimeError: with ``quarantine > 0``, entered outside
                 ``trio.run`` (the quarantine needs trio's clock).
         """
-        return _Expectation(self, key)
+        # _Expectation(self, key), without an __init__ call: every request
+        # makes one.
+        entry: _Expectation[K, T] = _new(_Expectation)  # pyright: ignore[reportUnknownVariableType]
+        entry._correlator = self
+        entry._key = key
+        entry._future = None
+        return entry
 
-    def _check_not_quarantined(self, key: K) -> None:
-        # Read trio's clock first: a request that could not be quarantined
-        # when it is abandoned must not be registered at all.
-        if _now() is None:
-            raise RuntimeError(
-                "a correlator with a quarantine reads trio's clock, so its "
-                "requests need a running trio: enter expect() inside trio.run"
+    def _refuse_if_quarantined(self, key: K) -> None:
+        # The key is in the quarantine: its quarantine may have ended since
+        # the last purge.
+        self._purge()
+        if key in self._until:
+            raise ValueError(
+                f"key {short_repr(key)} is quarantined: a request with this id "
+                f"was abandoned without a reply less than {self._quarantine:g} "
+                f"seconds ago, and its reply may still come; take ids from "
+                f"next_key(), which skips it"
             )
-        until = self._until
-        if key in until:
-            self._purge()
-            if key in until:
-                raise ValueError(
-                    f"key {short_repr(key)} is quarantined: a request with this id "
-                    f"was abandoned without a reply less than {self._quarantine:g} "
-                    f"seconds ago, and its reply may still come; take ids from "
-                    f"next_key(), which skips it"
-                )
 
     def _add_to_quarantine(self, key: K) -> None:
         now = trio.current_time()  # enter checked that trio is running
@@ -589,7 +606,14 @@ class Correlator(Generic[K, T]):
             future = self._pending.pop(key, None)
         except TypeError:
             future = None
-        if future is not None and future.try_set_result(value):
+        if future is not None and future._value is _PENDING:
+            # try_set_result(), written out: every reply goes through here.
+            future._value = value
+            event = future._event
+            if event is not None:
+                event.set()
+            if future._hooks is not None:
+                future._run_hooks()
             return True
         return self._unmatched(key)
 
