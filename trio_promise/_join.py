@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 import trio
 
-from ._future import _PENDING, Future, add_hook, has_failed, remove_hook
+from ._future import _PENDING, Future, add_hook, cancelled_now, has_failed, remove_hook
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -176,7 +176,7 @@ async def _wait_all(futs: list[Future[T]], fail_fast: bool) -> Future[T] | None:
         join.cursor = first_pending
         await join.park()
         failed = join.failed
-        if failed is not None:
+        if failed is not None and cancelled_now():
             # Cancellation wins over a stored failure, as in Future.get():
             # only the failure path pays for the check.
             await trio.lowlevel.checkpoint_if_cancelled()
