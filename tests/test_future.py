@@ -814,6 +814,149 @@ async def test_settled_get_is_still_cancellable() -> None:
     assert scope.cancelled_caught
 
 
+# -- cancellation wins over a stored failure (API.md section 1) -------------------
+
+
+async def _wait_in(
+    scope: trio.CancelScope,
+    wait: Callable[[], Any],
+    into: list[object],
+) -> None:
+    # Records what the wait gave (its value, or the exception it raised);
+    # a Cancelled goes on to the scope, which records it.
+    with scope:
+        try:
+            into.append(await wait())
+        except ValueError as exc:
+            into.append(exc)
+
+
+@pytest.mark.parametrize("wait", ["get", "outcome"])
+async def test_a_waiter_cancelled_after_the_failure_woke_it_gets_cancelled(
+    wait: str,
+) -> None:
+    # The failure wakes the waiter first, then its task is cancelled before
+    # it runs again: it resumes cancelled, so it gets Cancelled.
+    fut: Future[int] = Future()
+    got: list[object] = []
+    scope = trio.CancelScope()
+    error = ValueError("crash")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_wait_in, scope, getattr(fut, wait), got)
+        await trio.testing.wait_all_tasks_blocked()
+        fut.set_exception(error)
+        scope.cancel()
+    assert got == []
+    assert scope.cancelled_caught
+    # The failure stays for everybody else, unchanged.
+    with pytest.raises(ValueError, match=r"^crash$") as info:
+        fut.get_nowait()
+    assert info.value is error
+    assert info.value.__context__ is None
+    assert fut.statistics().tasks_waiting == 0
+
+
+async def test_a_waiter_cancelled_before_the_failure_gets_cancelled() -> None:
+    fut: Future[int] = Future()
+    got: list[object] = []
+    scope = trio.CancelScope()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_wait_in, scope, fut.get, got)
+        await trio.testing.wait_all_tasks_blocked()
+        scope.cancel()
+        fut.set_exception(ValueError("crash"))
+    assert got == []
+    assert scope.cancelled_caught
+
+
+async def test_a_value_is_returned_to_a_waiter_cancelled_after_it_woke() -> None:
+    # A completed read is not undone: the value is returned, and the
+    # cancellation is delivered at the task's next checkpoint.
+    fut: Future[int] = Future()
+    got: list[object] = []
+    scope = trio.CancelScope()
+
+    async def read_then_checkpoint() -> None:
+        with scope:
+            got.append(await fut.get())
+            await trio.lowlevel.checkpoint()
+            got.append("not reached")  # pragma: no cover
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_then_checkpoint)
+        await trio.testing.wait_all_tasks_blocked()
+        fut.set_result(7)
+        scope.cancel()
+    assert got == [7]
+    assert scope.cancelled_caught
+
+
+async def test_only_the_cancelled_waiters_lose_the_failure() -> None:
+    fut: Future[int] = Future()
+    got: list[object] = []
+    kept: list[object] = []
+    cancelled = [trio.CancelScope() for _ in range(3)]
+    error = ValueError("crash")
+    async with trio.open_nursery() as nursery:
+        for scope in cancelled:
+            nursery.start_soon(_wait_in, scope, fut.get, got)
+        for _ in range(2):
+            nursery.start_soon(_wait_in, trio.CancelScope(), fut.get, kept)
+        await trio.testing.wait_all_tasks_blocked()
+        fut.set_exception(error)
+        for scope in cancelled:
+            scope.cancel()
+    assert got == []
+    assert all(scope.cancelled_caught for scope in cancelled)
+    assert kept == [error, error]
+
+
+async def test_a_shielded_waiter_still_gets_the_failure() -> None:
+    # Cancelled means effectively cancelled: a shield inside the cancelled
+    # scope keeps the failure for its waiter.
+    fut: Future[int] = Future()
+    got: list[object] = []
+    outer = trio.CancelScope()
+
+    async def shielded() -> None:
+        with outer:
+            await _wait_in(trio.CancelScope(shield=True), fut.get, got)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(shielded)
+        await trio.testing.wait_all_tasks_blocked()
+        fut.set_exception(ValueError("crash"))
+        outer.cancel()
+    assert [type(exc) for exc in got] == [ValueError]
+
+
+async def test_a_crash_that_fails_the_futures_is_reported_once() -> None:
+    # The producer dies, fails its futures in its finally, and its crash
+    # cancels the waiters in the same nursery: the group holds the crash
+    # alone, not one more error per waiter.
+    futs = [Future[int]() for _ in range(5)]
+
+    async def producer() -> None:
+        try:
+            await trio.testing.wait_all_tasks_blocked()
+            raise OSError("producer crashed")
+        finally:
+            for fut in futs:
+                fut.set_exception(ValueError("no result: the producer crashed"))
+
+    async def consumer(fut: Future[int]) -> None:
+        await fut.get()
+
+    with pytest.RaisesGroup(pytest.RaisesExc(OSError, match=r"^producer crashed$")):
+        async with trio.open_nursery() as nursery:
+            for fut in futs:
+                nursery.start_soon(consumer, fut)
+            nursery.start_soon(producer)
+    for fut in futs:
+        with pytest.raises(ValueError, match=r"^no result: the producer crashed$"):
+            fut.get_nowait()
+
+
 # -- joins watching a future: how they show up, and that they leave ---------
 
 
