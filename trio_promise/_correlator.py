@@ -369,9 +369,10 @@ class Correlator(Generic[K, T]):
 
     _pending: dict[K, Future[T]]
     _closed: bool
-    # After close(error=...): a failed future holding the shared error, read
-    # with get_nowait() so that every raise starts from the traceback and
-    # __context__ the error had (Future's rules, API.md section 1).
+    # After close(error=...): a failed future holding the shared error,
+    # raised with _future's _raise_stored() so that every raise starts from
+    # the traceback and __context__ the error had at the close (Future's
+    # rules, API.md section 1).
     _broken: Future[Any] | None
     _cause: BaseException | None
     _keys: range | None
