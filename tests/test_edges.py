@@ -310,6 +310,7 @@ JOINS = {
 }
 
 
+@pytest.mark.sweep  # 2,000 and 16,000 joins, three times each
 @pytest.mark.parametrize("name", list(JOINS))
 async def test_joins_sharing_one_future_scale_linearly(name: str) -> None:
     # A ratio, not a time: 8 times the joins must cost about 8 times as
