@@ -3,8 +3,9 @@
 ``sweep``: a slow test that searches a space (SIGINT at every line, the
 collector off around every failure path, 100,000-cycle memory and stress
 runs, tracemalloc peaks). ``python3 dev.py check`` runs the sweeps once, on
-the interpreter that runs dev.py, under coverage; every other run, and the
-inner loop (``python3 dev.py quick``), deselects them with ``-m "not sweep"``.
+the interpreter that runs dev.py (without coverage: 100% branch coverage must
+come from the ordinary, deterministic tests); every other run, and the inner
+loop (``python3 dev.py quick``), deselects them with ``-m "not sweep"``.
 
 ``interpreter_sweep``: the sweeps whose result depends on the interpreter
 itself, not only on the library's logic: where a SIGINT can land is decided by
