@@ -15,6 +15,11 @@ versions do not (a version branch in ``_future.py``) and builds frame objects
 eagerly, so dev.py runs these on 3.10 as well. They are cheap (seconds).
 
 A test in any file can also carry ``@pytest.mark.sweep`` itself.
+
+Hypothesis runs with no per-example deadline and without its too-slow
+health check, for every test (a test's own ``@settings`` keeps these unless
+it sets them): both time examples by the wall clock, so they fail on a
+loaded machine, not on a defect.
 """
 
 from __future__ import annotations
@@ -23,9 +28,15 @@ import fnmatch
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+settings.register_profile(
+    "trio_promise", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("trio_promise")
 
 # File name patterns (tests/ only) whose every test is a sweep.
 SWEEP_FILES = (
