@@ -128,6 +128,13 @@ def env_for(env_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str
     # The coding client's and the shell's virtualenvs must not leak in.
     merged.pop("PYTHONPATH", None)
     merged.pop("PYTHONHOME", None)
+    # The virtualenvs are the check's own: let Python cache the bytecode of
+    # what it imports there (pip compiles everything at install time; uv does
+    # not, and compiling all of Sphinx, matplotlib and jedi up front costs
+    # more than the check imports). Without this, where the variable is set,
+    # every interpreter the check starts (pytest, pylsp, each docs example)
+    # compiles its imports again.
+    merged.pop("PYTHONDONTWRITEBYTECODE", None)
     merged["VIRTUAL_ENV"] = str(env_dir)
     # pyright finds the interpreter (and so site-packages) through PATH.
     merged["PATH"] = str(bin_dir(env_dir)) + os.pathsep + merged.get("PATH", "")
@@ -274,12 +281,8 @@ def make_venv(out: Out, python: Path | str, env_dir: Path) -> None:
 def install(out: Out, env_dir: Path, *args: str | Path, again: str = "") -> None:
     """Install requirements into `env_dir`; `again`: reinstall that package."""
     if UV.exists():
-        # --compile-bytecode: as pip does. Without it every interpreter the
-        # check starts (pylsp, the docs' examples) compiles its imports again
-        # where PYTHONDONTWRITEBYTECODE is set.
         command: list[str | Path] = [
-            UV, "pip", "install", "--quiet", "--compile-bytecode",
-            "--python", python_in(env_dir)]
+            UV, "pip", "install", "--quiet", "--python", python_in(env_dir)]
         if again:
             # Also past uv's cache, which keys a local file by its path.
             command += ["--reinstall-package", again, "--refresh-package", again]
@@ -662,15 +665,16 @@ class Result:
 
 
 def run_steps(steps: list[Step], cores: int) -> list[Result]:
-    """Run the steps in parallel, about `cores` + 1 processes at a time.
+    """Run the steps in parallel, about `cores` + 2 processes at a time.
 
     A step starts once the steps it needs have passed, in the order of the
     longest chain of costs that starts with it (the build, that every test
     run needs, first); one whose needs failed is reported as failed, not run.
     A step may take the last free place even if it runs more than one
     process: rather one process too many for a while than an idle core.
+    (Two more processes than cores: set-ups and pylsp wait on I/O.)
     """
-    budget = cores + 1
+    budget = cores + 2
     lock = threading.Condition()
     busy = 0
     chain: dict[str, float] = {}
@@ -972,7 +976,7 @@ def check() -> None:
                       flake8_async, cost=40))
 
     cores = os.cpu_count() or 2
-    say(f"{len(steps)} steps, at most {cores + 1} processes at once; logs in "
+    say(f"{len(steps)} steps, about {cores + 2} processes at once; logs in "
         f"{LOGS.relative_to(ROOT)}/")
     results = run_steps(steps, cores)
     failed += [r.step.title for r in results if not r.ok]
