@@ -582,9 +582,10 @@ def junit_problems(xml: Path) -> list[str]:
             if child.tag in ("failure", "error", "skipped"):
                 message = (child.get("message") or child.text or "").strip()
                 message = message.splitlines()[0][:200] if message else ""
-                classname = case.get("classname", "")
-                lines.append(f"{child.tag.upper()}: {classname.replace('.', '/')}.py::"
-                             f"{case.get('name')}: {message}")
+                path = case.get("classname", "")
+                if not path.endswith(".md"):  # a doctest keeps its file name
+                    path = path.replace(".", "/") + ".py"
+                lines.append(f"{child.tag.upper()}: {path}::{case.get('name')}: {message}")
     return lines
 
 
