@@ -993,7 +993,20 @@ def check() -> None:
         print(f"  CPython {dotted(version)}: SKIPPED, not found on PATH or in pyenv")
     if skipped_pythons and os.environ.get("TRIO_PROMISE_REQUIRE_ALL_PYTHONS") == "1":
         failed.append("every supported CPython (TRIO_PROMISE_REQUIRE_ALL_PYTHONS=1)")
-    print(f"\n{cpu_used()}", flush=True)
+    print(f"\n{cpu_used()}")
+    # Every pytest run's count, added up, alone on a line.
+    counts = [0, 0, 0]
+    for result in results:
+        xml = LOGS / f"{result.step.slug}.xml"
+        if result.step.slug and xml.exists():
+            report = ET.parse(xml).getroot()
+            report = report[0] if report.tag == "testsuites" else report
+            tests, bad, errors, skipped = (
+                int(report.get(k, "0")) for k in ("tests", "failures", "errors", "skipped"))
+            counts[0] += tests - bad - errors - skipped
+            counts[1] += bad + errors
+            counts[2] += skipped
+    print(f"tests: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped", flush=True)
     if failed:
         sys.exit(f"\ncheck: {len(failed)} step(s) FAILED, wall time {elapsed:.0f} s: "
                  + "; ".join(failed))
