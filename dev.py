@@ -844,11 +844,11 @@ def check() -> None:
         install_wheel(out, VENV, wheel)
         artefacts.extend((sdist, wheel))
 
-    steps.append(Step(built, build, cost=10))
+    steps.append(Step(built, build, cost=5))
 
-    # The costs below are CPU seconds measured on an idle 2-core machine;
-    # they only order the steps (the costliest first, so that none is left
-    # to run alone at the end).
+    # The costs below are the CPU seconds each step took from a fresh clone
+    # (the check prints them); they only order the steps (the longest chain
+    # first, so that none is left to run alone at the end).
 
     # -- this Python (.venv: every extra), the installed wheel --
     # The suite without the sweeps, under branch coverage: 100% must come
@@ -875,14 +875,14 @@ def check() -> None:
                 f"--data-file={BUILD / 'runs' / 'coverage' / '.coverage'}")
         return [f"{line}; branch coverage 100%"]
 
-    steps.append(Step(main, covered, cost=110, needs=(built,), cores=2, slug="coverage"))
+    steps.append(Step(main, covered, cost=75, needs=(built,), cores=2, slug="coverage"))
 
     # The sweeps, once, here, without coverage, on both cores.
     sweeps = f"pytest, CPython {dotted(here)}: the sweeps"
     steps.append(Step(sweeps, lambda out: [pytest_in(
         out, VENV, "sweeps", ROOT, ROOT / "tests", "-m", "sweep",
         "-n", "2", "--dist", "worksteal")],
-        cost=130, needs=(built,), cores=2, slug="sweeps"))
+        cost=125, needs=(built,), cores=2, slug="sweeps"))
 
     # -- the other Pythons, in virtualenvs with what the suite imports --
     # The oldest supported CPython runs with the oldest trio and outcome
@@ -922,7 +922,7 @@ def check() -> None:
                 "interpreter sweeps" if floor else "newest deps")
         steps.append(Step(venv_step, set_up, cost=5))
         steps.append(Step(f"pytest, CPython {full}: the suite but the sweeps, {what}",
-                          suite_on, cost=60 if floor else 50,
+                          suite_on, cost=55 if floor else 45,
                           needs=(built, venv_step), slug=label))
 
     # -- the sdist, in a fresh venv --
@@ -957,24 +957,24 @@ def check() -> None:
                 f"of {len(SDIST_SMOKE)} files: {smoke.split(': ', 1)[1]}"]
 
     steps.append(Step(f"the sdist in a fresh venv: collect all, run {len(SDIST_SMOKE)} files",
-                      sdist_smoke, cost=15, needs=(built,), slug="sdist"))
+                      sdist_smoke, cost=10, needs=(built,), slug="sdist"))
 
     # -- static checks and docs --
     steps.append(Step("pyright --verifytypes trio_promise (the installed wheel)",
-                      verifytypes, cost=10, needs=(built,)))
+                      verifytypes, cost=5, needs=(built,)))
     steps.append(Step("pyright strict (package, tests, type tests, examples, benchmarks)",
-                      lambda out: out.run(BIN / "pyright"), cost=15))
+                      lambda out: out.run(BIN / "pyright"), cost=13))
 
     def sphinx(out: Out) -> None:
         for builder in ("html", "doctest"):
             out.run(BIN / "sphinx-build", "-E", "-W", "--keep-going", "-q", "-b",
                     builder, "docs", ROOT / "docs" / "_build" / builder)
 
-    steps.append(Step("sphinx docs (-W): html and doctest", sphinx, cost=25))
+    steps.append(Step("sphinx docs (-W): html and doctest", sphinx, cost=5))
     steps.append(Step("mypy --strict (mypy.ini)", lambda out: out.run(BIN / "mypy"),
-                      cost=20))
+                      cost=8))
     steps.append(Step("flake8-async (ASYNC9xx on the library; changed files only)",
-                      flake8_async, cost=40))
+                      flake8_async, cost=45))
 
     cores = os.cpu_count() or 2
     say(f"{len(steps)} steps, about {cores + 2} processes at once; logs in "
