@@ -510,7 +510,7 @@ async def _agen(count: int) -> AsyncIterator[int]:
         for item in range(count):
             yield await Ready(item)
     finally:
-        await Ready(None)
+        await Ready(None)  # noqa: ASYNC102 (the finally awaits on purpose: the clean-up under test)
 
 
 INPUTS: dict[str, Any] = {
@@ -1019,7 +1019,7 @@ async def test_a_group_raised_by_the_body_comes_as_it_is() -> None:
             async for _ in results:
                 raise group
 
-    with pytest.raises(ExceptionGroup) as info:
+    with pytest.raises(ExceptionGroup) as info:  # noqa: ASYNC401 (the exact group object the body raised)
         await run()
     assert info.value is group
 

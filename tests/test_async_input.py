@@ -44,7 +44,7 @@ class Cursor:
                 yield row
         finally:
             self.closed_in = trio.lowlevel.current_task()
-            await trio.sleep(1)  # await cursor.close(): it must not be cut short
+            await trio.sleep(1)  # await cursor.close(): it must not be cut short  # noqa: ASYNC102 (the finally awaits on purpose: the clean-up under test)
             self.cleaned_up = True
 
 

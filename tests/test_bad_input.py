@@ -217,7 +217,7 @@ def _async_generator_fn(caller: str) -> str:
     )
 
 
-async def _ticks(arg: object = None) -> AsyncIterator[int]:  # pragma: no cover
+async def _ticks(arg: object = None) -> AsyncIterator[int]:  # pragma: no cover  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     # An async generator function where an async function is wanted.
     yield 1
 
@@ -485,7 +485,7 @@ ERRORS: list[_Row] = [
     ),
     _Row(
         "spawn with cancel_scope=trio.fail_after(5)",
-        lambda w: spawn(w.nursery, w.probe, cancel_scope=_bad(trio.fail_after(5))),
+        lambda w: spawn(w.nursery, w.probe, cancel_scope=_bad(trio.fail_after(5))),  # noqa: ASYNC122 (a misused scope, on purpose)
         TypeError,
         r"^spawn\(\): cancel_scope must be a trio\.CancelScope or None, got "
         r"_GeneratorContextManager .*; trio\.fail_after\(\) makes a context manager "

@@ -595,7 +595,7 @@ async def test_close_error_is_what_every_pending_caller_gets() -> None:
     assert error.__context__ is None
 
 
-async def test_close_error_is_what_every_later_caller_gets() -> None:
+async def test_close_error_is_what_every_later_caller_gets() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     replies: Correlator[int, str] = Correlator(keys=range(1, 10))
     error = ConnectionClosed("peer went away")
     replies.close(error=error)
@@ -610,7 +610,7 @@ async def test_close_error_is_what_every_later_caller_gets() -> None:
     assert len(replies) == 0
 
 
-async def test_close_error_raised_many_times_keeps_its_context_and_traceback() -> None:
+async def test_close_error_raised_many_times_keeps_its_context_and_traceback() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     # Each raise starts from the traceback and __context__ it had at the
     # close (Future's rule), also inside the callers' own except blocks.
     replies: Correlator[int, str] = Correlator(keys=range(1, 10))
@@ -822,7 +822,7 @@ def test_next_key_without_keys_is_a_runtime_error() -> None:
         replies.next_key()
 
 
-async def test_next_key_is_not_a_checkpoint() -> None:
+async def test_next_key_is_not_a_checkpoint() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     replies: Correlator[int, str] = Correlator(keys=range(3), quarantine=1)
     with trio.testing.assert_no_checkpoints():
         replies.next_key()
@@ -881,7 +881,7 @@ async def test_a_late_reply_is_dropped_and_counted(
     assert other.get_nowait() == "mine"
 
 
-async def test_a_key_that_got_its_reply_is_never_quarantined() -> None:
+async def test_a_key_that_got_its_reply_is_never_quarantined() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     replies: Correlator[int, str] = Correlator(quarantine=60)
     with replies.expect(1):
         replies.resolve(1, "answered")
@@ -892,7 +892,7 @@ async def test_a_key_that_got_its_reply_is_never_quarantined() -> None:
         pass
 
 
-async def test_a_request_whose_future_was_settled_by_hand_is_quarantined() -> None:
+async def test_a_request_whose_future_was_settled_by_hand_is_quarantined() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     # Its reply has not come (nothing took the entry out): it may still come.
     replies: Correlator[int, str] = Correlator(quarantine=60)
     with replies.expect(1) as fut:
@@ -901,14 +901,14 @@ async def test_a_request_whose_future_was_settled_by_hand_is_quarantined() -> No
     assert fut.get_nowait() == "settled by hand"
 
 
-async def test_an_exit_after_close_quarantines_nothing() -> None:
+async def test_an_exit_after_close_quarantines_nothing() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     replies: Correlator[int, str] = Correlator(quarantine=60)
     with replies.expect(1):
         replies.close()
     assert replies.statistics().quarantined == 0
 
 
-async def test_close_drops_the_quarantine() -> None:
+async def test_close_drops_the_quarantine() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     replies: Correlator[int, str] = Correlator(quarantine=60)
     for key in range(3):
         with replies.expect(key):
@@ -964,7 +964,7 @@ async def test_quarantine_purges_only_what_has_ended(
     assert replies.statistics().late_replies == 1
 
 
-async def test_next_key_skips_a_run_of_quarantined_keys(
+async def test_next_key_skips_a_run_of_quarantined_keys(  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     autojump_clock: trio.abc.Clock,
 ) -> None:
     replies: Correlator[int, str] = Correlator(keys=range(1, 5), quarantine=10)
@@ -1040,7 +1040,7 @@ def test_a_quarantine_outlives_its_run_frozen() -> None:
     # quarantined, and reading it never raises.
     replies: Correlator[int, str] = Correlator(keys=range(1, 3), quarantine=1)
 
-    async def abandon() -> None:
+    async def abandon() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
         with replies.expect(replies.next_key()):
             pass
 

@@ -124,7 +124,7 @@ def test_repr_is_built_once_per_message() -> None:
 
 
 @pytest.mark.parametrize("name", list(VALUES))
-async def test_correlator_messages_are_short_and_never_raise(name: str) -> None:
+async def test_correlator_messages_are_short_and_never_raise(name: str) -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     # Keys must be hashable: a container becomes a tuple holding the same.
     value = VALUES[name]
     key: Any = value

@@ -290,7 +290,7 @@ async def _correlator_close_error() -> None:
     del replies
 
 
-async def _correlator_close_later_caller() -> None:
+async def _correlator_close_later_caller() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     # Without error=: a later caller's BrokenPromiseError chains the cause.
     replies: Correlator[int, str] = Correlator(keys=range(1, 10))
     replies.close(ValueError("connection lost"))

@@ -223,7 +223,7 @@ def _correlator_ids(world: World) -> Callable[[], Awaitable[None]]:
     replies: Correlator[int, str] = Correlator(keys=range(1, 4), quarantine=2)
     world.correlators.append(replies)
 
-    async def caller(
+    async def caller(  # noqa: ASYNC114 (not a startable function)
         patience: float, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         try:

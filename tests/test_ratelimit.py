@@ -646,7 +646,7 @@ def test_each_run_starts_full_on_trios_real_clock() -> None:
     # full at the first use of each run, so draining it never blocks.
     rate = RateLimiter(0.01, burst=4)
 
-    async def main() -> None:
+    async def main() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
         for _ in range(4):
             rate.acquire_nowait()
         with pytest.raises(trio.WouldBlock):
@@ -660,7 +660,7 @@ def test_acquire_nowait_outside_a_run_takes_nothing() -> None:
     rate = RateLimiter(1, burst=2)
     before = rate.statistics()
 
-    async def main() -> None:
+    async def main() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
         rate.acquire_nowait()
 
     for _ in range(2):
@@ -686,7 +686,7 @@ def test_a_run_that_ends_with_tasks_waiting_leaves_none() -> None:
             nursery.cancel_scope.cancel()
         assert rate.statistics() == RateLimiterStatistics(tasks_waiting=0, tokens=0.0)
 
-    async def next_run() -> None:
+    async def next_run() -> None:  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
         assert rate.statistics() == RateLimiterStatistics(tasks_waiting=0, tokens=1.0)
         rate.acquire_nowait()
 

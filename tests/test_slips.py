@@ -42,7 +42,7 @@ async def get_items() -> list[int]:  # pragma: no cover (never awaited)
     return [1, 2]
 
 
-async def ticks(item: int = 0) -> AsyncIterator[int]:  # pragma: no cover
+async def ticks(item: int = 0) -> AsyncIterator[int]:  # pragma: no cover  # noqa: ASYNC124 (a test that pytest-trio runs inside trio)
     # 'yield' makes it an async generator function, not an async function.
     yield item
 

@@ -658,7 +658,7 @@ async def test_fail_after_is_not_a_cancel_scope(name: str) -> None:
         started.append(1)
         await trio.lowlevel.checkpoint()
 
-    bad = trio.fail_after(5) if name == "fail_after" else trio.fail_at(5)
+    bad = trio.fail_after(5) if name == "fail_after" else trio.fail_at(5)  # noqa: ASYNC122,ASYNC125 (a misused scope, on purpose)
     async with trio.open_nursery() as nursery:
         with (
             trio.testing.assert_no_checkpoints(),
@@ -693,7 +693,7 @@ async def test_move_on_after_is_a_cancel_scope(
     await trio.sleep(3)
     async with trio.open_nursery() as nursery:
         fut = spawn(
-            nursery, job, 1, 10, name="move on", cancel_scope=trio.move_on_after(2)
+            nursery, job, 1, 10, name="move on", cancel_scope=trio.move_on_after(2)  # noqa: ASYNC122 (a misused scope, on purpose)
         )
     assert trio.current_time() == 5
     assert_broken_through_scope(fut, "move on")
