@@ -108,7 +108,7 @@ def test_reference_shows_each_overload_and_never_any(name: str, reference: str) 
     assert len(shown) == len(declared), (
         f"docs/reference.rst shows {len(shown)} signatures of {name}, the code "
         f"declares {len(declared)} overloads:\n" + "\n".join(shown))
-    for line, args in zip(shown, declared):
+    for line, args in zip(shown, declared, strict=True):
         assert not re.search(r"\bAny\b", line), line
         assert rendered_parameter_names(line) == parameter_names(args), line
 
