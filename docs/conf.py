@@ -23,8 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import trio_promise
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures
+
 if TYPE_CHECKING:
-    from docutils.nodes import Element
+    from docutils.nodes import Element, Node, system_message
+    from docutils.parsers.rst.states import Inliner
     from sphinx.addnodes import pending_xref
     from sphinx.application import Sphinx
     from sphinx.environment import BuildEnvironment
@@ -197,6 +201,33 @@ def _show_overloads(app: Sphinx) -> None:
     analyzer.overloads.update(overloads_by_public_name())  # type: ignore[arg-type]
 
 
+# -- benchmark figures -------------------------------------------------------
+#
+# :bench:`fan-out (100,000): trio_promise / floor` shows the figure computed
+# from benchmarks/results/results.json (see figures.py): no figure is copied
+# by hand, so a new committed run updates every page.
+
+
+def _bench_role(
+    name: str,
+    rawtext: str,
+    text: str,
+    lineno: int,
+    inliner: Inliner,
+    options: dict[str, object] | None = None,
+    content: list[str] | None = None,
+) -> tuple[list[Node], list[system_message]]:
+    from docutils import nodes
+
+    try:
+        value = figures.figure(text)
+    except (KeyError, ValueError) as exc:
+        error = inliner.reporter.error(f"bench: {exc}", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, error)], [error]
+    return [nodes.Text(value)], []
+
+
 def setup(app: Sphinx) -> None:
+    app.add_role("bench", _bench_role)
     app.connect("builder-inited", _show_overloads)
     app.connect("missing-reference", _resolve_missing)

@@ -91,20 +91,3 @@ def test_readme_links_contributing_and_history() -> None:
     assert "(CONTRIBUTING.md)" in README
     assert "(docs/history.rst)" in README
     assert (ROOT / "CONTRIBUTING.md").is_file()
-
-
-def test_readme_benchmarks_show_the_committed_run() -> None:
-    # The README copies the summary of benchmarks/results/results.md (the
-    # committed full run); a new run must not leave the README behind.
-    committed = (ROOT / "benchmarks" / "results" / "results.md").read_text(
-        encoding="utf-8"
-    )
-    run_line = next(
-        line for line in committed.splitlines() if line.startswith("`python ")
-    )
-    summary = committed.split("### Summary\n", 1)[1].split("\n### ", 1)[0]
-    table = [line for line in summary.splitlines() if line.startswith("|")]
-    section = readme_section("Benchmarks")
-    assert run_line in section
-    assert len(table) > 10
-    assert [line for line in section.splitlines() if line.startswith("|")] == table
