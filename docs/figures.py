@@ -180,7 +180,7 @@ def write_readme() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="the README's benchmark table")
     parser.add_argument("--write", action="store_true",
                         help="rewrite the README's table from results.json")
     args = parser.parse_args()

@@ -63,7 +63,8 @@ def parameter_names(args: ast.arguments) -> list[str]:
 
 def rendered_parameter_names(signature: str) -> list[str]:
     """The parameter names of one rendered signature line, in order."""
-    depth, part, parts = 0, "", []
+    depth, part = 0, ""
+    parts: list[str] = []
     for char in signature[signature.index("(") + 1 :]:
         if char == ")" and depth == 0:
             break  # the end of the parameter list
