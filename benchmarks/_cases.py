@@ -25,6 +25,10 @@ class Sizes:
     joins: tuple[int, ...]
     # callers, requests per caller
     correlation: tuple[int, int]
+    # requests, each in a task of its own
+    correlation_tasks: int
+    # callers, requests per caller (one in ten abandoned)
+    quarantine: tuple[int, int]
     memory: int
     # k tasks each in wait_any([shared, own])
     fanin: tuple[int, ...]
@@ -50,6 +54,8 @@ FULL = Sizes(
     spawn=10_000,
     joins=(1_000, 10_000, 100_000),
     correlation=(1_000, 10),
+    correlation_tasks=10_000,
+    quarantine=(100, 1_000),
     memory=10_000,
     fanin=(1_000, 10_000, 100_000),
     fail_fanout=10_000,
@@ -68,6 +74,8 @@ QUICK = Sizes(
     spawn=200,
     joins=(100, 1_000),
     correlation=(50, 2),
+    correlation_tasks=200,
+    quarantine=(10, 30),
     memory=500,
     fanin=(100, 1_000),
     fail_fanout=200,
@@ -184,6 +192,33 @@ def cases(sizes: Sizes) -> list[Case]:
             variants=_correlation.correlation_variants(per_caller),
             target=1.10,
             note=f"{callers:,} callers x {per_caller} requests each",
+        )
+    )
+    result.append(
+        Case(
+            "correlation, task per request",
+            sizes.correlation_tasks,
+            unit="request",
+            ops=sizes.correlation_tasks,
+            rounds=sizes.rounds,
+            variants=_correlation.task_per_request_variants(),
+            target=1.10,
+            note="a task per request, spawned in the timed window",
+        )
+    )
+    callers, per_caller = sizes.quarantine
+    probe = _correlation.QuarantineProbe()
+    result.append(
+        Case(
+            "correlation, quarantine",
+            callers * per_caller,
+            unit="request",
+            ops=callers * per_caller,
+            rounds=sizes.rounds,
+            variants=_correlation.quarantine_variants(callers, probe),
+            note=f"{callers:,} callers x {per_caller} requests each, "
+            f"1 in {_correlation.ABANDON_EVERY} abandoned, on a mock clock",
+            facts=probe.facts,
         )
     )
     result.extend(

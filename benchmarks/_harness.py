@@ -60,6 +60,9 @@ class Case:
     variants: tuple[Variant, ...]
     target: float | None = None
     note: str = ""
+    # Called once the case is measured: lines for the report about what the
+    # runs saw besides their times (the peak quarantine size, say).
+    facts: Callable[[], tuple[str, ...]] | None = None
 
     @property
     def label(self) -> str:
@@ -92,6 +95,7 @@ class CaseResult:
 
     case: Case
     variants: tuple[VariantResult, ...]
+    facts: tuple[str, ...] = ()
 
     def get(self, name: str) -> VariantResult | None:
         for result in self.variants:
@@ -148,4 +152,5 @@ def measure(case: Case, *, warmup: int, progress: Callable[[str], None]) -> Case
                 ratios=tuple(a / b for a, b in zip(mine, base, strict=True)),
             )
         )
-    return CaseResult(case=case, variants=tuple(results))
+    facts = case.facts() if case.facts is not None else ()
+    return CaseResult(case=case, variants=tuple(results), facts=facts)

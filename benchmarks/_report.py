@@ -316,6 +316,10 @@ def markdown(
                 f"{fmt_time(variant.median_time / case.ops)} / {case.unit} | "
                 f"{variant.note} |"
             )
+    facts = [r for r in results if r.facts]
+    if facts:
+        lines += ["", "### What the runs saw", ""]
+        lines += [f"* {r.case.label}: {fact}" for r in facts for fact in r.facts]
     joins = [r for r in results if is_join(r)]
     if joins:
         sizes = sorted({r.case.size for r in joins})
@@ -394,6 +398,7 @@ def to_json(
                 "unit": r.case.unit,
                 "ops": r.case.ops,
                 "target": r.case.target,
+                "facts": list(r.facts),
                 "variants": [
                     {
                         "name": v.name,
@@ -618,6 +623,8 @@ def from_json(text: str) -> tuple[list[CaseResult], Memory | None, dict[str, str
                     target=case["target"],
                 ),
                 variants=variants,
+                # Older files have none.
+                facts=tuple(case.get("facts", ())),
             )
         )
     found = data["memory"]

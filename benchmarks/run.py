@@ -15,6 +15,7 @@ plots: joins.png (time per future against n) and ratios.png.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import sys
 import time
@@ -161,19 +162,7 @@ def measure(
     for line in skipped:
         print(line, flush=True)
     if args.rounds is not None:
-        cases = [
-            _harness.Case(
-                c.scenario,
-                c.size,
-                c.unit,
-                c.ops,
-                args.rounds,
-                c.variants,
-                c.target,
-                c.note,
-            )
-            for c in cases
-        ]
+        cases = [dataclasses.replace(c, rounds=args.rounds) for c in cases]
 
     def progress(text: str) -> None:
         print(text, end="", flush=True)

@@ -38,6 +38,8 @@ EXPECTED = {
     # anyio has no equivalent of propagate=False.
     "failing spawn + wait_settled": ({"trio_promise", "floor", "aioresult"}, 1),
     "correlation": (TRIO_PEERS, 1),
+    "correlation, task per request": (TRIO_PEERS | {"trio_promise, next_key()"}, 1),
+    "correlation, quarantine": ({"trio_promise", "no quarantine"}, 1),
     "wait_all": (TRIO_PEERS, 2),
     "wait_any": (TRIO_PEERS, 2),
     "as_completed": (TRIO_PEERS, 2),
@@ -123,6 +125,14 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
         assert f"| {name} |" in table
     for join in (*JOINS, paused):
         assert f"| {join} flat (" in table
+    # The quarantine row reports what its runs saw, in both outputs.
+    (quarantine,) = [c for c in cases if c["scenario"] == "correlation, quarantine"]
+    assert [fact.split(":")[0] for fact in quarantine["facts"]] == [
+        "peak quarantine size",
+        "late replies counted",
+    ]
+    assert "### What the runs saw" in table
+    assert "* correlation, quarantine (300): peak quarantine size: " in table
     for plot in ("joins.png", "ratios.png"):
         assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
 
