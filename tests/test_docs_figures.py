@@ -108,7 +108,7 @@ def test_a_figure_is_the_median_of_the_rounds() -> None:
 _RATIO = re.compile(r"(?<![\w.])\d\.\d\d(?![\w.+])")
 _VERSIONED = re.compile(
     r"(?:trio|outcome|anyio|aioresult|aiometer|Python|CPython|python|sphinx|"
-    r"version|trio_promise)\s*(?:>=|==)?\s*$|Python 3\.1\d(?:,\s+3\.1\d)*(?:,|\s+to|\s+and)\s+$")
+    r"version|trio_promise)\s*(?:>=|==|\()?\s*$|Python 3\.1\d(?:,\s+3\.1\d)*(?:,|\s+to|\s+and)\s+$")
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
