@@ -380,20 +380,41 @@ async def test_a_failing_call_cancels_the_others(
     assert no_tasks_left()
 
 
-async def test_a_function_missing_async_is_a_type_error_in_the_group() -> None:
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_function_missing_async_is_a_plain_type_error(is_async: bool) -> None:
     def sync(item: int) -> int:
         return item
+
+    items: Any = Pulled(2).agen() if is_async else [1, 2]
+    first = 0 if is_async else 1
+
+    async def run() -> None:
+        async with amap(_bad(sync), items) as results:
+            async for _ in results:
+                pytest.fail("no pair")  # pragma: no cover
+
+    with pytest.raises(
+        TypeError,
+        match=rf"^amap\(\) needs an async function, but <function .*sync at "
+        rf"0x[0-9a-f]+> returned int {first}; is it missing 'async def'\?$",
+    ):
+        await run()
+
+
+async def test_a_later_item_whose_call_is_not_awaitable_fails_the_group() -> None:
+    def maker(item: int) -> Any:
+        return cached(item) if item == 0 else item
 
     with pytest.RaisesGroup(
         pytest.RaisesExc(
             TypeError,
-            match=r"^amap\(\) needs an async function, but <function .*sync at "
-            r"0x[0-9a-f]+> returned int 1; is it missing 'async def'\?$",
+            match=r"^amap\(\) needs an async function, but <function .*maker "
+            r"at 0x[0-9a-f]+> returned int 1; is it missing 'async def'\?$",
         )
     ):
-        async with amap(_bad(sync), [1, 2]) as results:
+        async with amap(maker, [0, 1], limit=1) as results:
             async for _ in results:
-                pytest.fail("no pair")  # pragma: no cover
+                pass
 
 
 @pytest.mark.parametrize("ordered", [False, True])
@@ -431,11 +452,17 @@ async def test_an_exception_in_the_body_cancels_the_calls(
         return await calls.call(item, delay=1 + item)
 
     pulled = -1
-    with pytest.RaisesGroup(pytest.RaisesExc(KeyError, match=r"^'body'$")):
+
+    async def run() -> None:
+        nonlocal pulled
         async with amap(call, source, limit=3) as results:
             async for _ in results:
                 pulled = len(source.pulled)
                 raise KeyError("body")
+
+    # Alone, the body's own exception comes out as itself.
+    with pytest.raises(KeyError, match=r"^'body'$"):
+        await run()
     assert calls.running == 0
     assert calls.cancelled == 2
     assert len(source.pulled) == pulled
@@ -601,14 +628,13 @@ async def test_iterating_from_two_tasks_at_once() -> None:
         async for _ in results:
             pass  # pragma: no cover
 
+    # The body's nursery's group, alone: it comes out of amap as itself.
     with pytest.RaisesGroup(
-        pytest.RaisesGroup(
-            pytest.RaisesExc(
-                RuntimeError,
-                match=r"^amap\(\): two tasks are iterating the same results at "
-                r"once; iterate in one task and hand the pairs on \(a memory "
-                r"channel\)$",
-            )
+        pytest.RaisesExc(
+            RuntimeError,
+            match=r"^amap\(\): two tasks are iterating the same results at "
+            r"once; iterate in one task and hand the pairs on \(a memory "
+            r"channel\)$",
         )
     ):
         async with amap(trio.sleep, [10**6]) as results, trio.open_nursery() as n:
@@ -807,7 +833,7 @@ async def test_break_leaves_no_cyclic_garbage() -> None:
                 async with amap(always_fails, [1, 2], settled=True) as results:
                     async for _ in results:
                         raise KeyError("body")
-            except BaseExceptionGroup:
+            except KeyError:
                 pass
 
 
@@ -822,3 +848,190 @@ async def test_the_context_manager_is_entered_once() -> None:
     ):
         async with manager:
             pass  # pragma: no cover
+
+
+# -- a shielded loop learns that the run is over ------------------------------------
+
+
+def _fails_after_a_while() -> Iterator[int]:
+    yield 0
+    yield 1
+    raise KeyError("items")
+
+
+async def _async_fails_after_a_while() -> AsyncIterator[int]:
+    for item in (0, 1):
+        await trio.sleep(1)
+        yield item
+    await trio.sleep(1)
+    raise KeyError("items")
+
+
+async def _call_fails(item: int) -> int:
+    await trio.sleep(1 if item == 1 else 100)
+    if item == 1:
+        raise KeyError("call")
+    return item
+
+
+async def _slow(item: int) -> int:
+    await trio.sleep(100)
+    return item
+
+
+# Each way a run can fail: (async_fn, a maker of items, the failure).
+SHIELDED_FAILURES: dict[str, tuple[Any, Any, str]] = {
+    "a call raises": (_call_fails, lambda: range(5), "call"),
+    "the items' iterator raises": (_slow, _fails_after_a_while, "items"),
+    "async items raise": (_slow, _async_fails_after_a_while, "items"),
+}
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+@pytest.mark.parametrize("how", SHIELDED_FAILURES)
+async def test_a_shielded_loop_ends_after_a_failure(
+    how: str, ordered: bool, autojump_clock: trio.testing.MockClock
+) -> None:
+    async_fn, make_items, failure = SHIELDED_FAILURES[how]
+    # How a hang is detected, deterministically: with the autojump clock,
+    # time moves only when every task is blocked. The calls take at most
+    # 100 s, so the watchdog's 1000 s comes only if the loop hangs; it then
+    # lifts the shield and cancels it (a cancellation from outside cannot
+    # reach a shielded loop), so that the test fails instead of hanging.
+    shield = trio.CancelScope(shield=True)
+    hung = False
+    ended = False
+
+    async def watchdog() -> None:
+        nonlocal hung
+        await trio.sleep(1000)
+        hung = True  # pragma: no cover (only when the loop hangs)
+        shield.shield = False  # pragma: no cover
+        shield.cancel()  # pragma: no cover
+
+    async def run() -> None:
+        nonlocal ended
+        async with amap(async_fn, make_items(), limit=3, ordered=ordered) as results:
+            with shield:
+                async for _ in results:
+                    pass
+                ended = True
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watchdog)
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(KeyError, match=rf"^'{failure}'$")
+        ):
+            await run()
+        nursery.cancel_scope.cancel()
+    assert not hung, "the shielded loop hung"
+    assert ended, "the loop did not end by itself"
+    # Not a cancellation from outside: the scope was never cancelled.
+    assert not shield.cancel_called
+    assert trio.current_time() < 100
+
+
+async def test_after_a_failure_no_more_pairs_are_handed_over(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Pairs finished before the failure, not yet taken: the loop, shielded,
+    # stops at the failure instead of taking them.
+    taken: list[int] = []
+
+    async def call(item: int) -> int:
+        await trio.sleep(1 if item < 3 else 2)
+        if item == 3:
+            raise KeyError("call")
+        return item
+
+    with pytest.RaisesGroup(KeyError):
+        async with amap(call, range(4)) as results:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(5)  # everything has finished or failed
+                async for item, _ in results:
+                    taken.append(item)  # pragma: no cover
+    assert taken == []
+
+
+# -- the body's own exception comes out as itself -----------------------------------
+
+
+async def test_a_lone_body_exception_keeps_its_own_context() -> None:
+    async def run() -> None:
+        async with amap(cached, [1, 2]) as results:
+            async for _ in results:
+                try:
+                    raise ValueError("handled")
+                except ValueError:
+                    raise KeyError("body") from None
+
+    with pytest.raises(KeyError, match=r"^'body'$") as info:
+        await run()
+    assert isinstance(info.value.__context__, ValueError)
+    assert info.value.__suppress_context__
+
+
+async def test_a_group_raised_by_the_body_comes_as_it_is() -> None:
+    group = ExceptionGroup("mine", [KeyError("a"), ValueError("b")])
+
+    async def run() -> None:
+        async with amap(cached, [1, 2]) as results:
+            async for _ in results:
+                raise group
+
+    with pytest.raises(ExceptionGroup) as info:
+        await run()
+    assert info.value is group
+
+
+async def test_fail_after_inside_the_block_is_too_slow_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def run() -> None:
+        async with amap(_slow, range(3), limit=2) as results:
+            with trio.fail_after(5):
+                async for _ in results:
+                    pass  # pragma: no cover
+
+    with pytest.raises(trio.TooSlowError):
+        await run()
+
+
+async def test_fail_after_around_the_block_is_too_slow_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def run() -> None:
+        with trio.fail_after(5):
+            async with amap(_slow, range(3), limit=2) as results:
+                async for _ in results:
+                    pass  # pragma: no cover
+
+    with pytest.raises(trio.TooSlowError):
+        await run()
+    assert trio.current_time() == 5
+
+
+async def test_a_body_exception_with_a_call_failure_stays_in_the_group(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def call(item: int) -> int:
+        await trio.sleep(item)
+        if item == 2:
+            raise ValueError("call")
+        return item
+
+    with pytest.RaisesGroup(KeyError, ValueError):
+        async with amap(call, [1, 2]) as results:
+            async for _ in results:
+                # The call fails while the body cleans up, then the body
+                # fails too: two failures, kept together.
+                with trio.CancelScope(shield=True):
+                    await trio.sleep(5)
+                raise KeyError("body")
+
+
+async def test_a_call_failure_alone_stays_in_the_group() -> None:
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match=r"^bad 1$")):
+        async with amap(always_fails, [1]) as results:
+            async for _ in results:
+                pass  # pragma: no cover

@@ -56,7 +56,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
     from contextlib import AbstractContextManager
 
 
@@ -81,6 +81,10 @@ class _World:
     calls: list[object] = field(default_factory=list[object])
     pulled: list[int] = field(default_factory=list[int])
     entry: AbstractContextManager[Future[str], None] | None = None
+    # Coroutines handed to a call as the wrong argument: it must close them.
+    coroutines: list[Coroutine[Any, Any, object]] = field(
+        default_factory=list["Coroutine[Any, Any, object]"]
+    )
     in_flight: Future[str] | None = None
 
     def __post_init__(self) -> None:
@@ -132,6 +136,8 @@ class _World:
         )
 
     def clean_up(self) -> None:
+        for coro in self.coroutines:
+            assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
         assert self.entry is not None
         self.entry.__exit__(None, None, None)
 
@@ -193,6 +199,26 @@ def _coroutine_given(caller: str) -> str:
         rf"<coroutine object _World\.probe at 0x[0-9a-f]+>; pass the function "
         rf"itself, not the result of calling it \(fn, not fn\(\)\)$"
     )
+
+
+def _async_generator_fn(caller: str) -> str:
+    return (
+        rf"^{caller}\(\) needs an async function, but <function _ticks at "
+        rf"0x[0-9a-f]+> is an async generator function \(it returned <async_generator "
+        rf"object _ticks at 0x[0-9a-f]+>\); iterate it with 'async for', or remove "
+        rf"'yield' from its body$"
+    )
+
+
+async def _ticks(arg: object = None) -> AsyncIterator[int]:  # pragma: no cover
+    # An async generator function where an async function is wanted.
+    yield 1
+
+
+def _gather_map_over_a_coroutine(w: _World) -> object:
+    coro = w.probe(1)
+    w.coroutines.append(coro)
+    return gather_map(w.probe, _bad(coro))
 
 
 def _bad_limiter(caller: str, got: str) -> str:
@@ -507,6 +533,18 @@ ERRORS: list[_Row] = [
         _coroutine_given("gather"),
     ),
     _Row(
+        "gather of an async generator function",
+        lambda w: gather(w.probe, _bad(_ticks)),
+        TypeError,
+        _async_generator_fn("gather"),
+    ),
+    _Row(
+        "gather with limiter=5",
+        lambda w: gather(w.probe, limiter=_bad(5)),
+        TypeError,
+        _bad_limiter("gather", "5"),
+    ),
+    _Row(
         "race with no callables",
         lambda w: _bad(race)(),
         ValueError,
@@ -525,7 +563,34 @@ ERRORS: list[_Row] = [
         TypeError,
         _coroutine_given("race"),
     ),
+    _Row(
+        "race of an async generator function",
+        lambda w: race(_bad(_ticks), w.probe),
+        TypeError,
+        _async_generator_fn("race"),
+    ),
+    _Row(
+        "race with limiter=5",
+        lambda w: race(w.probe, limiter=_bad(5)),
+        TypeError,
+        _bad_limiter("race", "5"),
+    ),
     # -- gather_map ---------------------------------------------------------------
+    _Row(
+        "gather_map over a coroutine (a missing await)",
+        _gather_map_over_a_coroutine,
+        TypeError,
+        r"^gather_map\(\) needs an iterable or async iterable of arguments, got the "
+        r"coroutine object <coroutine object _World\.probe at 0x[0-9a-f]+>; is an "
+        r"'await' missing where it was made\?$",
+    ),
+    _Row(
+        "gather_map of an async generator function",
+        # (The first item is read to make the call that shows the slip.)
+        lambda w: gather_map(_bad(_ticks), [1]),
+        TypeError,
+        _async_generator_fn("gather_map"),
+    ),
     _Row(
         "gather_map of a str function",
         lambda w: gather_map(_bad("fetch"), w.items()),

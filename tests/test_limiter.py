@@ -1,4 +1,5 @@
-"""``limiter=``: limits composed with spawn() and gather_map() (API.md 3, 5, 5a).
+"""``limiter=``: limits composed with spawn(), gather(), gather_map() and race()
+(API.md 3, 5, 5a).
 
 What a user sees: how many calls run at once, and when they start. All on the
 autojump clock, so the start times are exact virtual times.
@@ -16,7 +17,14 @@ import pytest
 import trio
 import trio.testing
 
-from trio_promise import BrokenPromiseError, RateLimiter, gather_map, spawn
+from trio_promise import (
+    BrokenPromiseError,
+    RateLimiter,
+    gather,
+    gather_map,
+    race,
+    spawn,
+)
 
 EPS = 1e-6
 
@@ -431,3 +439,94 @@ async def test_no_limiter_and_an_empty_tuple_mean_no_limit(
     await gather_map(probe.fetch, range(15), limiter=None)
     await gather_map(probe.fetch, range(15, 30), limiter=())
     assert probe.peak == 15
+
+
+# -- gather and race -----------------------------------------------------------------
+
+
+async def test_gather_respects_the_limiter(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    probe = Probe([1.0] * 6)
+    capacity = trio.CapacityLimiter(2)
+    results = await gather(*(partial(probe.fetch, i) for i in range(6)), limiter=capacity)
+    assert results == tuple(i * 2 for i in range(6))
+    assert probe.peak == 2
+    assert trio.current_time() == 3
+    assert capacity.borrowed_tokens == 0
+
+
+async def test_gather_with_a_rate_and_a_capacity(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    probe = Probe([5.0] * 4)
+    rate = RateLimiter(2, burst=1)
+    capacity = trio.CapacityLimiter(3)
+    await gather(*(partial(probe.fetch, i) for i in range(4)), limiter=(capacity, rate))
+    # A slot, then a token: starts 0.5 s apart, at most 3 running.
+    assert probe.starts == [0, 0.5, 1.0, 5.0]
+    assert probe.peak == 3
+    assert capacity.borrowed_tokens == 0
+
+
+async def test_gather_gives_the_slots_back_on_failure_and_cancel(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    capacity = trio.CapacityLimiter(1)
+
+    async def fails() -> int:
+        await trio.sleep(1)
+        raise ValueError("failed")
+
+    probe = Probe([10.0] * 3)
+    with pytest.RaisesGroup(ValueError):
+        await gather(fails, partial(probe.fetch, 0), partial(probe.fetch, 1), limiter=capacity)
+    assert capacity.borrowed_tokens == 0
+    assert capacity.statistics().tasks_waiting == 0
+    with trio.move_on_after(3):
+        await gather(partial(probe.fetch, 0), partial(probe.fetch, 1), limiter=capacity)
+    assert capacity.borrowed_tokens == 0
+    assert capacity.statistics().tasks_waiting == 0
+
+
+async def test_race_respects_the_limiter(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    probe = Probe([3.0, 1.0, 1.0])
+    capacity = trio.CapacityLimiter(1)
+    # One at a time: the first to get the slot wins, however slow it is;
+    # the others, still waiting for the limiter, are cancelled.
+    winner = await race(*(partial(probe.fetch, i) for i in range(3)), limiter=capacity)
+    assert probe.peak == 1
+    assert len(probe.starts) == 1
+    assert trio.current_time() == probe.durations[winner // 2]
+    assert capacity.borrowed_tokens == 0
+    assert capacity.statistics().tasks_waiting == 0
+
+
+async def test_race_losers_give_their_slots_back(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    probe = Probe([5.0, 1.0, 5.0])
+    capacity = trio.CapacityLimiter(3)
+    assert await race(*(partial(probe.fetch, i) for i in range(3)), limiter=capacity) == 2
+    assert probe.peak == 3
+    assert trio.current_time() == 1
+    assert capacity.borrowed_tokens == 0
+
+
+@pytest.mark.parametrize("bad", BAD_LIMITERS)
+async def test_gather_and_race_refuse_a_bad_limiter_at_once(bad: Any) -> None:
+    probe = Probe([0.0])
+    for helper in (gather, race):
+        with (
+            trio.testing.assert_no_checkpoints(),
+            pytest.raises(
+                TypeError,
+                match=rf"^{helper.__name__}\(\): limiter must be usable as 'async with "
+                r"limiter:' \(a trio.CapacityLimiter, trio.Semaphore, RateLimiter, "
+                r"\.\.\.\) or a tuple of them, got ",
+            ),
+        ):
+            await helper(partial(probe.fetch, 0), limiter=bad)
+    assert probe.starts == []

@@ -23,8 +23,19 @@ it, take a pair, end the input) is one synchronous, KI-protected method.
 from __future__ import annotations
 
 import math
+import sys
 from collections import deque
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, final, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    NoReturn,
+    TypeVar,
+    cast,
+    final,
+    overload,
+)
 
 import trio
 
@@ -33,11 +44,16 @@ from ._spawn import call_async_fn, check_async_fn, close_all
 from ._tasks import (
     NOTHING,
     anext_or_nothing,
+    call_unprotected,
     capture,
     check_limit,
+    close_input,
     open_items,
     run_call,
 )
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -84,12 +100,15 @@ class _Amap:
         "async_items",
         "busy",
         "closed",
+        "failed",
         "feeding",
+        "first",
         "limiters",
         "lot",
         "nursery",
         "ordered",
         "owner",
+        "plain",
         "queue",
         "running",
         "settled",
@@ -121,6 +140,13 @@ class _Amap:
         self.queue: deque[_Slot] = deque()
         self.running = 0  # calls started and not finished
         self.feeding = True  # the feeder may still start items
+        # A call or the input failed: the run is over, and the loop must
+        # learn it without being cancelled (it may run in a shielded scope).
+        self.failed = False
+        self.first = True  # no item's call has been made yet
+        # What the first item's call raised (a function missing async): it
+        # comes out of the 'async with' by itself, as gather_map raises it.
+        self.plain: BaseException | None = None
         self.lot = trio.lowlevel.ParkingLot()  # the consumer, waiting
         self.closed = False
         self.busy = False  # a task is inside __anext__
@@ -130,7 +156,12 @@ class _Amap:
     # -- the feeder task -------------------------------------------------------
 
     async def feed(self) -> None:
-        """Read items while slots are free; start a call for each."""
+        """Read items while slots are free; start a call for each.
+
+        However the reading stops, an async generator given as input is
+        closed here, before the task ends (so before the 'async with' of
+        amap returns).
+        """
         slots = self.slots
         sync_items = self.sync_items
         try:
@@ -154,8 +185,13 @@ class _Amap:
                 if item is NOTHING:
                     return
                 self.start(item)
+        except BaseException:
+            self.fail()
+            raise
         finally:
             self.fed()
+            # Shielded inside: the await is the generator's clean-up.
+            await close_input(self.async_items)  # noqa: ASYNC102
 
     @trio.lowlevel.enable_ki_protection
     def start(self, item: object) -> None:
@@ -163,7 +199,15 @@ class _Amap:
         # missing async is a TypeError of the feeder, raised into the
         # nursery), and under the same KI protection as the rest: a
         # KeyboardInterrupt cannot leave a coroutine that nobody awaits.
-        awaitable = call_async_fn(self.async_fn, (item,), "amap")
+        if self.first:
+            self.first = False
+            try:
+                awaitable = call_async_fn(self.async_fn, (item,), "amap")
+            except Exception as exc:
+                self.plain = exc
+                raise
+        else:
+            awaitable = call_async_fn(self.async_fn, (item,), "amap")
         slot = _Slot(item)
         if self.ordered:
             self.queue.append(slot)
@@ -177,10 +221,21 @@ class _Amap:
         self.feeding = False
         self.lot.unpark()  # the loop may be waiting for the end
 
+    @trio.lowlevel.enable_ki_protection
+    def fail(self) -> None:
+        self.failed = True
+        self.lot.unpark()  # the loop ends now, also inside a shield
+
     # -- a call's task ---------------------------------------------------------
 
+    @trio.lowlevel.enable_ki_protection
     async def work(self, slot: _Slot, awaitable: Awaitable[object]) -> None:
-        """Run one call; hand its result (or outcome) to the loop."""
+        """Run one call; hand its result (or outcome) to the loop.
+
+        KI-protected, the call itself excepted (it runs in
+        call_unprotected): a KeyboardInterrupt cannot land between a
+        limiter's exit and the slot's return, nor in the bookkeeping.
+        """
         result: object
         try:
             if self.settled:
@@ -190,12 +245,13 @@ class _Amap:
             elif self.limiters:
                 result = await run_call(self.limiters, awaitable)
             else:
-                result = await awaitable
+                result = await call_unprotected(awaitable)
         except BaseException:
             # A KeyboardInterrupt (or a cancellation) before the call began:
             # close it, or Python warns that it was never awaited. (After it
             # ran, close() does nothing.)
             close_all((awaitable,))
+            self.fail()
             raise
         self.finish(slot, result)
         # capture()'s frame, in the stored failure's traceback, links back to
@@ -257,10 +313,10 @@ class _Amap:
 
     def can_take(self) -> bool:
         queue = self.queue
-        return bool(queue) and queue[0].done
+        return bool(queue) and queue[0].done and not self.failed
 
     def ended(self) -> bool:
-        return not (self.feeding or self.running or self.queue)
+        return self.failed or not (self.feeding or self.running or self.queue)
 
     @trio.lowlevel.enable_ki_protection
     def take(self) -> tuple[object, object]:
@@ -292,6 +348,15 @@ class _Session:
     def __init__(self, state: _Amap) -> None:
         self._state = state
         self._manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+
+    def __aiter__(self) -> NoReturn:
+        # The slip 'async for x in amap(...)': say what to write instead of
+        # Python's error, which would name this private class.
+        raise TypeError(
+            "amap() returns an async context manager, not the results: write "
+            "'async with amap(...) as results:', then 'async for item, result "
+            "in results:' inside the block"
+        )
 
     @trio.lowlevel.enable_ki_protection
     async def __aenter__(self) -> AmapIterator[object]:
@@ -329,16 +394,62 @@ class _Session:
             state.nursery.cancel_scope.cancel()
             # The nursery's own exit: it must wait for the tasks, as any
             # nursery does (not shielded: a cancel reaches the tasks).
-            return bool(await manager.__aexit__(exc_type, exc, traceback))  # noqa: ASYNC102
+            try:
+                return bool(await manager.__aexit__(exc_type, exc, traceback))  # noqa: ASYNC102
+            except BaseExceptionGroup as group:
+                # The body's own exception (or the first call's, made before
+                # any other), alone apart from cancellations, comes out as
+                # itself, as trio.as_safe_channel does; the calls' failures
+                # stay in the group.
+                _raise_own(group, exc, state.plain)
+                raise
         finally:
             # Pairs never taken go now. And nothing that a failed call's
             # traceback reaches (its task's frame holds the state) may keep
             # the nursery or the task; nor may this frame keep the exception
             # it passes on (trio#1770).
             state.queue.clear()
-            state.nursery = state.owner = None
+            state.nursery = state.owner = state.plain = None
             self._manager = None
             del exc_type, exc, traceback, manager, state
+
+
+def _raise_own(
+    group: BaseExceptionGroup[BaseException],
+    body: BaseException | None,
+    first_call: BaseException | None,
+) -> None:
+    """Raise the lone exception of ``group``, if it is ``body`` or ``first_call``.
+
+    Lone: the only one that is not a ``trio.Cancelled``. Returns otherwise.
+    """
+    found = [each for each in group.exceptions if not isinstance(each, trio.Cancelled)]
+    lone = found[0] if len(found) == 1 else None
+    if lone is None:
+        return
+    if lone is not first_call:
+        if body is None or _leaves(lone) != _leaves(body):
+            return
+        # A group raised by the body comes back as a copy (trio's cancel
+        # scopes split groups): the same exceptions, so raise the original.
+        lone = body
+    # Raised here, from the 'except' block of the caller, it would get the
+    # group as its __context__ (misleading, and a cycle): keep its own.
+    context = lone.__context__
+    try:
+        raise lone
+    finally:
+        lone.__context__ = context
+        # This frame is in lone's traceback: keep nothing (trio#1770).
+        del group, body, first_call, found, lone, context
+
+
+def _leaves(exc: BaseException) -> list[int]:
+    """The identities of the exceptions in ``exc``, groups flattened."""
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return [leaf for each in group.exceptions for leaf in _leaves(each)]
+    return [id(exc)]
 
 
 def _name(async_fn: object) -> str:

@@ -71,18 +71,30 @@ def call_async_fn(
     """Call ``async_fn(*args)`` now, as ``start_soon`` does; refuse a non-awaitable.
 
     Raises:
-        TypeError: the result is not awaitable (a function missing ``async``);
-            the message names the function.
+        TypeError: the result is not awaitable (a function missing ``async``,
+            or an async generator function); the message names the function.
     """
     awaitable = async_fn(*args)
     # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
     kind = type(awaitable)
     if kind is not CoroutineType and not inspect.isawaitable(awaitable):
-        raise TypeError(
-            f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
-            f"{describe(awaitable)}; is it missing 'async def'?"
-        )
+        raise _not_awaitable(async_fn, awaitable, caller)
     return awaitable
+
+
+def _not_awaitable(async_fn: object, result: object, caller: str) -> TypeError:
+    """The error for an ``async_fn`` whose call returned ``result``."""
+    if inspect.isasyncgen(result):
+        # As trio says: "yield" made it an async generator function.
+        return TypeError(
+            f"{caller}() needs an async function, but {short_repr(async_fn)} "
+            f"is an async generator function (it returned {short_repr(result)}); "
+            f"iterate it with 'async for', or remove 'yield' from its body"
+        )
+    return TypeError(
+        f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
+        f"{describe(result)}; is it missing 'async def'?"
+    )
 
 
 def close_all(awaitables: Iterable[object]) -> None:

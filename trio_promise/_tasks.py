@@ -20,6 +20,8 @@ callable, ``gather_map`` the first item's call).
 from __future__ import annotations
 
 import sys
+from collections.abc import Coroutine
+from types import AsyncGeneratorType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -35,6 +37,7 @@ from typing import (
 import outcome
 import trio
 
+from ._future import short_repr
 from ._limit import check_limiters, run_limited
 from ._spawn import call_async_fn, check_async_fn, close_all, describe
 
@@ -57,8 +60,10 @@ if TYPE_CHECKING:
 __all__ = [
     "NOTHING",
     "anext_or_nothing",
+    "call_unprotected",
     "capture",
     "check_limit",
+    "close_input",
     "gather",
     "gather_map",
     "open_items",
@@ -81,17 +86,24 @@ NOTHING: Final[Any] = object()
 # -- shared by gather, gather_map, race and amap ----------------------------
 
 
-async def _await(awaitable: Awaitable[T]) -> T:
+@trio.lowlevel.disable_ki_protection
+async def call_unprotected(awaitable: Awaitable[T]) -> T:
+    """Await the user's call where a KeyboardInterrupt is delivered as usual.
+
+    The task bodies around it are KI-protected, so that taking and giving
+    back a limiter's slot, and the helpers' own bookkeeping, happen as units
+    (a KeyboardInterrupt at a limiter's exit must not lose the slot).
+    """
     return await awaitable
 
 
 async def run_call(limiters: tuple[Limiter, ...], awaitable: Awaitable[T]) -> T:
     """Await ``awaitable`` inside ``limiters``; close it if it never ran."""
     if not limiters:
-        return await awaitable
+        return await call_unprotected(awaitable)
     try:
-        # (The cast: pyright cannot solve _await's T through run_limited.)
-        return cast("T", await run_limited(limiters, _await, awaitable))
+        # (The cast: pyright cannot solve the T through run_limited.)
+        return cast("T", await run_limited(limiters, call_unprotected, awaitable))
     except BaseException:
         # Failed or cancelled while entering a limiter: the coroutine never
         # ran. (After it ran, close() does nothing.)
@@ -140,14 +152,43 @@ def open_items(
     """Get the iterator of ``items`` (an async one first), without reading.
 
     Raises:
-        TypeError: ``items`` is neither; ``refusal`` is the message.
+        TypeError: ``items`` is neither (``refusal`` is the message), or is
+            a coroutine (a missing ``await``: it is closed, so Python does
+            not also warn that it was never awaited). A ``TypeError`` raised
+            by the iterable's own ``__iter__`` propagates unchanged.
     """
-    if hasattr(type(items), "__aiter__"):
+    kind = type(items)
+    if hasattr(kind, "__aiter__"):
         return None, cast("AsyncIterable[A]", items).__aiter__()
-    try:
-        return iter(cast("Iterable[A]", items)), None
-    except TypeError:
-        raise TypeError(refusal) from None
+    if isinstance(items, Coroutine):
+        items.close()
+        raise TypeError(
+            f"{caller}() needs an iterable or async iterable of arguments, got "
+            f"the coroutine object {short_repr(items)}; is an 'await' missing "
+            f"where it was made?"
+        )
+    # None: the way a class says that it is not iterable (as iter() reads it).
+    if getattr(kind, "__iter__", None) is None and not hasattr(kind, "__getitem__"):
+        raise TypeError(refusal)
+    return iter(cast("Iterable[A]", items)), None
+
+
+# Not a checkpoint unless it closes something (ASYNC910): a clean-up step,
+# run where the callers have checkpointed already.
+async def close_input(items: AsyncIterator[object] | None) -> None:  # noqa: ASYNC910
+    """Close an async generator that was given as input, in this task.
+
+    Called when the reading stops, however it stops (the end, a failure, a
+    break, a cancellation). Only an async generator is closed: the helper
+    made it run, and nobody else can finish it properly (trio's finalizer
+    would close it later, inside a cancelled scope, cutting short an
+    ``await`` in its ``finally``). Shielded, so that its ``finally`` runs to
+    the end also when the reading stopped because of a cancellation. Other
+    async iterables (a memory channel) belong to the caller and stay open.
+    """
+    if type(items) is AsyncGeneratorType:
+        with trio.CancelScope(shield=True):
+            await cast("AsyncGeneratorType[object, None]", items).aclose()
 
 
 async def _cancel_point(awaitables: Sequence[object]) -> None:
@@ -179,19 +220,31 @@ def _awaitables(
 # -- gather -----------------------------------------------------------------
 
 
+@trio.lowlevel.enable_ki_protection
 async def _gather_one(
-    results: list[Any], index: int, awaitable: Awaitable[Any]
+    results: list[object],
+    index: int,
+    awaitable: Awaitable[object],
+    limiters: tuple[Limiter, ...],
 ) -> None:
-    results[index] = await awaitable
+    # KI-protected, the call itself excepted (run_call): a KeyboardInterrupt
+    # cannot land between a limiter's exit and the slot's return.
+    results[index] = await run_call(limiters, awaitable)
 
 
 @overload
-async def gather() -> tuple[()]: ...
-@overload
-async def gather(fn1: Callable[[], Awaitable[T1]], /) -> tuple[T1]: ...
+async def gather(*, limiter: LimiterArg = None) -> tuple[()]: ...
 @overload
 async def gather(
-    fn1: Callable[[], Awaitable[T1]], fn2: Callable[[], Awaitable[T2]], /
+    fn1: Callable[[], Awaitable[T1]], /, *, limiter: LimiterArg = None
+) -> tuple[T1]: ...
+@overload
+async def gather(
+    fn1: Callable[[], Awaitable[T1]],
+    fn2: Callable[[], Awaitable[T2]],
+    /,
+    *,
+    limiter: LimiterArg = None,
 ) -> tuple[T1, T2]: ...
 @overload
 async def gather(
@@ -199,6 +252,8 @@ async def gather(
     fn2: Callable[[], Awaitable[T2]],
     fn3: Callable[[], Awaitable[T3]],
     /,
+    *,
+    limiter: LimiterArg = None,
 ) -> tuple[T1, T2, T3]: ...
 @overload
 async def gather(
@@ -207,6 +262,8 @@ async def gather(
     fn3: Callable[[], Awaitable[T3]],
     fn4: Callable[[], Awaitable[T4]],
     /,
+    *,
+    limiter: LimiterArg = None,
 ) -> tuple[T1, T2, T3, T4]: ...
 @overload
 async def gather(
@@ -216,6 +273,8 @@ async def gather(
     fn4: Callable[[], Awaitable[T4]],
     fn5: Callable[[], Awaitable[T5]],
     /,
+    *,
+    limiter: LimiterArg = None,
 ) -> tuple[T1, T2, T3, T4, T5]: ...
 @overload
 async def gather(
@@ -226,19 +285,33 @@ async def gather(
     fn5: Callable[[], Awaitable[T5]],
     fn6: Callable[[], Awaitable[T6]],
     /,
+    *,
+    limiter: LimiterArg = None,
 ) -> tuple[T1, T2, T3, T4, T5, T6]: ...
 @overload
-async def gather(*async_fns: Callable[[], Awaitable[T]]) -> tuple[T, ...]: ...
+async def gather(
+    *async_fns: Callable[[], Awaitable[T]], limiter: LimiterArg = None
+) -> tuple[T, ...]: ...
 
 
-async def gather(*async_fns: Callable[[], Awaitable[Any]]) -> tuple[Any, ...]:
+@trio.lowlevel.enable_ki_protection
+async def gather(
+    *async_fns: Callable[[], Awaitable[object]], limiter: LimiterArg = None
+) -> tuple[object, ...]:
     """Run zero-argument async callables concurrently; return all results.
 
     Each callable runs in its own task (named after it) in a nursery that
     ``gather`` opens, and the results come back as a tuple in argument order,
     typed per position (``await gather(fetch_user, fetch_posts)`` is a
-    ``tuple[User, list[Post]]``). Use ``functools.partial`` or a lambda to
-    pass arguments.
+    ``tuple[User, list[Post]]``): overloads type up to 6 callables each in its
+    own position; with 7 or more, every callable must return the same type
+    ``T`` and the result is a ``tuple[T, ...]``. Use ``functools.partial`` or
+    a lambda to pass arguments.
+
+    ``limiter`` composes limits (a ``trio.CapacityLimiter`` shared with other
+    code, a :class:`RateLimiter`, a tuple of them), as for :func:`spawn`:
+    each task enters it, in order, around its call, and gives it back when
+    the call ends, however it ends.
 
     If a callable raises, the nursery cancels the others and its
     ``ExceptionGroup`` is raised unchanged (one exception per failed task;
@@ -262,6 +335,8 @@ async def gather(*async_fns: Callable[[], Awaitable[Any]]) -> tuple[Any, ...]:
 
     Args:
         *async_fns: async callables taking no arguments.
+        limiter: an ``async with`` limiter or a tuple of them, as for
+            :func:`spawn`, entered by each task around its call.
 
     Returns:
         The results, one per callable, in argument order.
@@ -269,9 +344,12 @@ async def gather(*async_fns: Callable[[], Awaitable[Any]]) -> tuple[Any, ...]:
     Raises:
         ExceptionGroup: one or more callables failed (the nursery's group).
         TypeError: an argument is not callable, or does not return an
-            awaitable (``def`` instead of ``async def``); raised at once,
-            before any task starts and before any checkpoint.
+            awaitable (``def`` instead of ``async def``, or an async
+            generator function), or ``limiter`` is not usable with ``async
+            with``; raised at once, before any task starts and before any
+            checkpoint.
     """
+    limiters = check_limiters(limiter, "gather")
     awaitables = _awaitables(async_fns, "gather")
     if not awaitables:
         await trio.lowlevel.checkpoint()
@@ -281,7 +359,12 @@ async def gather(*async_fns: Callable[[], Awaitable[Any]]) -> tuple[Any, ...]:
     async with trio.open_nursery() as nursery:
         for index, awaitable in enumerate(awaitables):
             nursery.start_soon(
-                _gather_one, results, index, awaitable, name=async_fns[index]
+                _gather_one,
+                results,
+                index,
+                awaitable,
+                limiters,
+                name=async_fns[index],
             )
     return tuple(results)
 
@@ -289,10 +372,11 @@ async def gather(*async_fns: Callable[[], Awaitable[Any]]) -> tuple[Any, ...]:
 # -- gather_map ---------------------------------------------------------------
 
 
+@trio.lowlevel.enable_ki_protection
 async def _map_one(
-    results: list[Any],
+    results: list[object],
     index: int,
-    awaitable: Awaitable[Any],
+    awaitable: Awaitable[object],
     limiters: tuple[Limiter, ...],
     settled: bool,
     slots: trio.Semaphore | None,
@@ -340,6 +424,7 @@ async def gather_map(
 ) -> list[T] | list[outcome.Outcome[T]]: ...
 
 
+@trio.lowlevel.enable_ki_protection
 async def gather_map(
     async_fn: Callable[[A], Awaitable[T]],
     items: Iterable[A] | AsyncIterable[A],
@@ -362,6 +447,12 @@ async def gather_map(
     never sits in memory. An async iterable is always read lazily, each item
     starting as soon as it is read (and a slot is free). A plain iterable
     without ``limit`` is read in full first, and every call starts at once.
+    An async generator that ``gather_map`` stops reading early (a call
+    failed, a cancellation) is closed (``aclose()``) before ``gather_map``
+    returns, in a shielded scope, so that an ``await`` in its ``finally``
+    runs to the end; other async iterables (a memory channel) are left open.
+    A coroutine given as ``items`` (a missing ``await``) is a ``TypeError``
+    that says so.
 
     ``limiter`` composes further limits (a ``trio.CapacityLimiter`` shared
     with other code, a :class:`RateLimiter`, a tuple of them): each task
@@ -416,10 +507,13 @@ async def gather_map(
             item) failed (the nursery's group); never with ``settled=True``
             for the failures of the calls.
         TypeError: ``async_fn`` is not callable, ``items`` is neither an
-            iterable nor an async iterable, ``limit`` is not an ``int``, or
-            ``limiter`` is not usable with ``async with``: raised at once,
-            before any call starts and before any checkpoint. Also when the
-            first item's call does not return an awaitable.
+            iterable nor an async iterable (or is a coroutine), ``limit`` is
+            not an ``int``, or ``limiter`` is not usable with ``async
+            with``: raised at once, before any call starts and before any
+            checkpoint. Also when the first item's call does not return an
+            awaitable (a function missing ``async``, an async generator
+            function). A ``TypeError`` raised by the iterable's own
+            ``__iter__`` propagates unchanged.
         ValueError: ``limit`` is less than 1; raised at once, like the
             ``TypeError``.
     """
@@ -433,6 +527,28 @@ async def gather_map(
     )
     checked_limit = check_limit(limit, "gather_map", "the most calls running at once")
     limiters = check_limiters(limiter, "gather_map")
+    try:
+        return await _gather_map(
+            async_fn, sync_items, async_items, checked_limit, limiters, settled
+        )
+    finally:
+        # However the reading stopped: close an async generator it left
+        # (shielded inside; no timeout: the generator's clean-up is the
+        # caller's code, as in any 'finally').
+        await close_input(async_items)  # noqa: ASYNC102
+
+
+async def _gather_map(
+    async_fn: Callable[[A], Awaitable[T]],
+    sync_items: Iterator[A] | None,
+    async_items: AsyncIterator[A] | None,
+    checked_limit: int | None,
+    limiters: tuple[Limiter, ...],
+    settled: bool,
+) -> list[Any]:
+    # KI-protected through gather_map (its caller), the user's calls
+    # excepted: the nursery's exit must not be cut in two by a
+    # KeyboardInterrupt (trio's nursery stack would be left corrupt).
     if sync_items is not None:
         if checked_limit is None:
             # No limit: read in full first, so that an error from the
@@ -482,6 +598,7 @@ async def gather_map(
     return results
 
 
+@trio.lowlevel.disable_ki_protection
 async def anext_or_nothing(items: AsyncIterator[A]) -> A:
     """The next item of ``items``, or ``NOTHING`` when it is exhausted."""
     try:
@@ -506,18 +623,31 @@ class _Race(Generic[T]):
         self.won = False
         self.winner: T | None = None
 
-    async def run(self, index: int, awaitable: Awaitable[T]) -> None:
+    @trio.lowlevel.enable_ki_protection
+    async def run(
+        self, index: int, awaitable: Awaitable[T], limiters: tuple[Limiter, ...]
+    ) -> None:
+        # KI-protected, the call itself excepted (call_unprotected): a
+        # KeyboardInterrupt cannot land between a limiter's exit and the
+        # slot's return, nor between a win and the losers' cancellation.
         try:
-            value = await awaitable
+            if limiters:
+                # The win is declared inside the limiters: the losers waiting
+                # for a slot are cancelled before a slot is given back, so
+                # none of them starts its call after the race is decided.
+                await run_limited(limiters, _attempt, self, awaitable)
+            else:
+                await _attempt(self, awaitable)
         except Exception as exc:
+            # Failed, or a limiter failed before the call began: close it,
+            # or Python warns that it was never awaited. (After it ran,
+            # close() does nothing.)
+            close_all((awaitable,))
             self.failures[index] = exc
+        except BaseException:
+            close_all((awaitable,))  # e.g. cancelled waiting for a limiter
+            raise
         else:
-            # Several may return before the losers see the cancellation:
-            # the first one wins, the later ones are dropped.
-            if not self.won:
-                self.won = True
-                self.winner = value
-                self.scope.cancel()
             return
         finally:
             # This frame is in the traceback of the failure it stores: keeping
@@ -529,15 +659,39 @@ class _Race(Generic[T]):
         await trio.lowlevel.checkpoint_if_cancelled()
 
 
-@overload
-async def race(async_fn: Callable[[], Awaitable[T]], /) -> T: ...
+async def _attempt(state: _Race[T], awaitable: Awaitable[T]) -> None:
+    """One racer's call; the first to return wins and stops the others."""
+    try:
+        value = await call_unprotected(awaitable)
+        # Several may return before the losers see the cancellation: the
+        # first one wins, the later ones are dropped.
+        if not state.won:
+            state.won = True
+            state.winner = value
+            state.scope.cancel()
+    finally:
+        # In the traceback of a failure that the state stores: keeping the
+        # state here would be a reference cycle (trio#1770).
+        del state
+
+
 @overload
 async def race(
-    async_fn: Callable[[], Awaitable[T]], /, *async_fns: Callable[[], Awaitable[T]]
+    async_fn: Callable[[], Awaitable[T]], /, *, limiter: LimiterArg = None
+) -> T: ...
+@overload
+async def race(
+    async_fn: Callable[[], Awaitable[T]],
+    /,
+    *async_fns: Callable[[], Awaitable[T]],
+    limiter: LimiterArg = None,
 ) -> T: ...
 
 
-async def race(*async_fns: Callable[[], Awaitable[T]]) -> T:
+@trio.lowlevel.enable_ki_protection
+async def race(
+    *async_fns: Callable[[], Awaitable[T]], limiter: LimiterArg = None
+) -> T:
     """Run async callables concurrently; return the first success.
 
     Each callable runs in its own task (named after it) in a nursery that
@@ -552,6 +706,11 @@ async def race(*async_fns: Callable[[], Awaitable[T]]) -> T:
     ``trio.Cancelled`` used to stop the losers (``KeyboardInterrupt``, a
     cancellation from outside) propagates through the nursery as usual.
 
+    ``limiter`` composes limits (a ``trio.CapacityLimiter``, a
+    :class:`RateLimiter`, a tuple of them), as for :func:`spawn`: each task
+    enters it, in order, around its call, and gives it back when the call
+    ends (a loser waiting for the limiter is cancelled like the others).
+
     Always a checkpoint (a cancel point and a schedule point), also when a
     callable returns without awaiting; a call cancelled before it starts
     runs none of the callables' code. Like ``nursery.start_soon``, ``race``
@@ -564,6 +723,8 @@ async def race(*async_fns: Callable[[], Awaitable[T]]) -> T:
 
     Args:
         *async_fns: async callables taking no arguments; at least one.
+        limiter: an ``async with`` limiter or a tuple of them, as for
+            :func:`spawn`, entered by each task around its call.
 
     Returns:
         The result of the first callable to return.
@@ -574,20 +735,24 @@ async def race(*async_fns: Callable[[], Awaitable[T]]) -> T:
         ValueError: no callable given; raised at once, before any task starts
             and before any checkpoint.
         TypeError: an argument is not callable, or does not return an
-            awaitable (``def`` instead of ``async def``); raised at once, like
-            the ``ValueError``.
+            awaitable (``def`` instead of ``async def``, or an async
+            generator function), or ``limiter`` is not usable with ``async
+            with``; raised at once, like the ``ValueError``.
     """
     if not async_fns:
         raise ValueError(
             "race() needs at least one async callable; with none there is "
             "no winner to wait for"
         )
+    limiters = check_limiters(limiter, "race")
     awaitables = _awaitables(async_fns, "race")
     await _cancel_point(awaitables)
     async with trio.open_nursery() as nursery:
         state: _Race[T] = _Race(len(async_fns), nursery.cancel_scope)
         for index, awaitable in enumerate(awaitables):
-            nursery.start_soon(state.run, index, awaitable, name=async_fns[index])
+            nursery.start_soon(
+                state.run, index, awaitable, limiters, name=async_fns[index]
+            )
     if state.won:
         # winner is a T once won is set (T itself may include None).
         return cast("T", state.winner)
