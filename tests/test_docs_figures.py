@@ -160,3 +160,13 @@ def test_oldest_dependencies_agree_with_setup_cfg() -> None:
             assert version == required[name], f"{path.name}: {match.group()}"
             seen += 1
     assert seen >= 6
+
+
+def test_every_scenario_of_the_committed_run_is_described() -> None:
+    text = (DOCS / "benchmarks.rst").read_text(encoding="utf-8")
+    joins = {"wait_all", "wait_any", "as_completed"}
+    for case in figures.load()["cases"]:
+        name = re.sub(r",? flat$", "", case["scenario"])
+        name = "joins" if name in joins else name
+        assert f"* **{name}**" in text, (
+            f"docs/benchmarks.rst does not say what {case['scenario']!r} measures")
