@@ -91,3 +91,21 @@ def test_readme_links_contributing_and_history() -> None:
     assert "(CONTRIBUTING.md)" in README
     assert "(docs/history.rst)" in README
     assert (ROOT / "CONTRIBUTING.md").is_file()
+
+
+def test_no_separate_install_for_what_the_bench_extra_has() -> None:
+    config = configparser.RawConfigParser()
+    config.read(ROOT / "setup.cfg", encoding="utf-8")
+    bench = [re.split(r"[\s<>=;\[]", line.strip(), maxsplit=1)[0]
+             for line in config["options.extras_require"]["bench"].splitlines()
+             if line.strip()]
+    assert "aiometer" in bench
+    places = {"README.md": README, **DOCS,
+              "benchmarks/README.md": (ROOT / "benchmarks" / "README.md").read_text(
+                  encoding="utf-8")}
+    for name, text in places.items():
+        for package in bench:
+            assert not re.search(rf"pip install {package}\b", text), (
+                f"{name} says to install {package}, which the bench extra has")
+            assert not re.search(
+                rf"{package}[^.\n]*not in the .?bench.? extra", text), name
