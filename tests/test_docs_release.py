@@ -109,3 +109,26 @@ def test_no_separate_install_for_what_the_bench_extra_has() -> None:
                 f"{name} says to install {package}, which the bench extra has")
             assert not re.search(
                 rf"{package}[^.\n]*not in the .?bench.? extra", text), name
+
+
+def test_readme_tours_first() -> None:
+    # What it is, install, then a first example a newcomer can run, within
+    # the first 40 lines; the jobs one by one; then the choice, the numbers.
+    lines = README.splitlines()
+    first_code = next(i for i, line in enumerate(lines) if line == "```python")
+    assert first_code < 40, f"the first example starts at line {first_code + 1}"
+    headings = [line[3:] for line in lines if line.startswith("## ")]
+    assert headings[:3] == ["Install", "Quick start",
+                            "A first example: one result, many readers"]
+    jobs = ["Many waiters", "Spawn tasks", "Results as they come", "Match replies"]
+    found = [next(i for i, h in enumerate(headings) if h.startswith(job)) for job in jobs]
+    assert found == sorted(found)
+    assert found[-1] < headings.index("Which one to use") < headings.index("Benchmarks")
+    assert "(docs/protocol.rst)" in readme_section("Match replies to requests: `Correlator`")
+    assert "(docs/benchmarks.rst)" in readme_section("Benchmarks")
+
+
+def test_readme_quick_start_has_exactly_the_two_commands() -> None:
+    block = readme_section("Quick start").split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands == ["python3 dev.py demo", "python3 dev.py check"]
