@@ -5,8 +5,10 @@ It shows the three jobs the library is for and prints what happened:
 1. many tasks waiting on one result, one of them giving up early;
 2. spawning tasks into futures and joining them (wait_all, as_completed,
    gather_map with a limit, race);
-3. request/response correlation: a real language server (pylsp) answering
-   concurrent requests, matched to their callers by a Correlator.
+3. request/response correlation: ids from a Correlator's next_key(), a
+   quarantine for the id of a request given up; then a real language server
+   (pylsp) answering concurrent requests, matched to their callers by a
+   Correlator.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import trio
 
 from trio_promise import (
+    Correlator,
     Future,
     RateLimiter,
     as_completed,
@@ -101,11 +104,33 @@ async def spawn_and_join() -> None:
     print(f"   race: {await race(slow_mirror, fast_mirror)} won, the other was cancelled")
 
 
+async def ids_and_quarantine() -> None:
+    print("\n3. request/response through a Correlator")
+    # A 3-id space, so that it wraps around at once; the id of a request
+    # given up without a reply stays unused for 5 s.
+    replies: Correlator[int, str] = Correlator(keys=range(1, 4), quarantine=5.0)
+    taken: list[int] = []
+    for n in range(5):
+        key = replies.next_key()
+        taken.append(key)
+        with replies.expect(key) as fut:
+            if n == 1:
+                with trio.move_on_after(0.01):  # a caller that gives up
+                    await fut.get()
+            else:
+                replies.resolve(key, f"reply {n}")
+                await fut.get()
+    print(f"   ids from next_key(): {taken} (2 was given up: quarantined, skipped)")
+    late = replies.resolve(2, "the reply to the request given up")
+    print(f"   its late reply: resolve() -> {late}, dropped; {replies.statistics()}")
+
+
 async def main() -> None:
     print("trio_promise demo")
     await many_waiters()
     await spawn_and_join()
-    print("\n3. request/response through a Correlator, against a real pylsp server")
+    await ids_and_quarantine()
+    print("   against a real pylsp server:")
     await lsp_client.demo()
 
 

@@ -18,15 +18,20 @@ the callers queue. Any number of tasks can have requests in flight at once::
 
 What makes it robust, and what the correlator does for it:
 
+* ids come from ``next_key()``: LSP's integer id space, never an id still in
+  flight or in quarantine;
 * a request's id is registered (``expect``) *before* the request is queued,
   so a reply can never come back before its future exists;
 * a caller that gives up (``trio.move_on_after`` around ``client.request``)
-  leaves its ``with`` block, which frees its id at once; the client tells the
-  server with ``$/cancelRequest``, and the reply, when it comes anyway, is
-  dropped and logged as a late reply;
+  leaves its ``with`` block; the client tells the server with
+  ``$/cancelRequest``, and the id goes into quarantine for a while, so the
+  reply that may still come (pylsp's "request cancelled" error, or the
+  result) is dropped and counted in ``statistics().late_replies`` instead of
+  reaching a later request;
 * when the server goes away (it exits, crashes or is killed), the reader
-  sees the end of its output and closes the correlator: every caller still
-  waiting gets ``BrokenPromiseError`` at once, and later requests fail fast;
+  sees the end of its output and closes the correlator with the client's own
+  error, :exc:`LspConnectionClosed`: every caller still waiting gets it at
+  once, and later requests fail fast with it;
 * requests the server sends to the client (``window/workDoneProgress/create``,
   ``workspace/configuration``, ...) are answered, and notifications
   (diagnostics, log messages, progress) are recorded, so that the server
@@ -54,16 +59,19 @@ from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
-from trio_promise import BrokenPromiseError, Correlator
+from trio_promise import Correlator
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Sequence
 
 __all__ = [
+    "DEFAULT_IDS",
+    "DEFAULT_QUARANTINE",
     "DEFAULT_SETTINGS",
     "NAME_END",
     "NAME_START",
     "LspClient",
+    "LspConnectionClosed",
     "LspError",
     "LspProtocolError",
     "demo",
@@ -84,6 +92,12 @@ _MAX_HEADER = 64 * 1024
 
 # How long a server gets to exit after "exit" before it is killed.
 _EXIT_GRACE = 5.0
+
+# LSP's request ids: integers, 32-bit signed in the specification.
+DEFAULT_IDS = range(1, 2**31)
+# How long the id of a request given up stays unused: longer than any reply
+# can take to come late.
+DEFAULT_QUARANTINE = 60.0
 
 # Given to pylsp as initializationOptions. An empty signature formatter:
 # otherwise pylsp formats the signature in every hover by running black (or
@@ -114,6 +128,24 @@ class LspError(Exception):
 
 class LspProtocolError(Exception):
     """What the server sent is not JSON-RPC over Content-Length frames."""
+
+
+class LspConnectionClosed(Exception):
+    """The connection to the language server is closed (or broke).
+
+    Raised by every request still waiting when the connection ends, and by
+    every call made after that. Its ``__cause__`` is what ended the
+    connection, when that was an error (a broken pipe, a protocol error).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the connection to the language server is closed")
+
+
+def _closed_cause(exc: BaseException | None) -> Exception | None:
+    # The reader's exception, as the cause of LspConnectionClosed: an
+    # Exception only (never a Cancelled or a KeyboardInterrupt).
+    return exc if isinstance(exc, Exception) else None
 
 
 class _FrameReader:
@@ -181,9 +213,9 @@ class LspClient:
 
     Attributes:
         replies: the correlator that matches replies to requests (its
-            ``len()`` is the number of requests in flight).
-        late_replies: how many replies came for requests nobody waited for
-            any more (their callers were cancelled).
+            ``len()`` is the number of requests in flight; its
+            ``statistics()`` counts the late replies, to requests given up,
+            and the unknown ones).
         notifications: how many notifications the server sent, by method.
         server_requests: how many requests the server sent, by method.
         diagnostics: the latest diagnostics the server published, by URI.
@@ -196,16 +228,18 @@ class LspClient:
         receive_stream: trio.abc.ReceiveStream,
         *,
         process: trio.Process | None = None,
+        ids: range = DEFAULT_IDS,
+        quarantine: float = DEFAULT_QUARANTINE,
     ) -> None:
-        self.replies: Correlator[int, JSON] = Correlator()
-        self.late_replies = 0
+        self.replies: Correlator[int, JSON] = Correlator(
+            keys=ids, quarantine=quarantine
+        )
         self.notifications: Counter[str] = Counter()
         self.server_requests: Counter[str] = Counter()
         self.diagnostics: dict[str, list[JSON]] = {}
         self.process = process
         self._send_stream = send_stream
         self._receive_stream = receive_stream
-        self._next_id = 1
         self._published = trio.Event()
         # Unbounded, so that queueing is synchronous: a caller can queue its
         # request right after expect(), and a cancelled caller can still
@@ -225,13 +259,16 @@ class LspClient:
         stderr: int | None = subprocess.DEVNULL,
         initialize: bool = True,
         settings: JSON = DEFAULT_SETTINGS,
+        ids: range = DEFAULT_IDS,
+        quarantine: float = DEFAULT_QUARANTINE,
     ) -> AsyncGenerator[LspClient, None]:
         """Start a language server process and yield a client connected to it.
 
         The server is ``python -m pylsp`` unless ``command`` says otherwise.
         With ``initialize`` (the default), the ``initialize`` request and the
         ``initialized`` notification are done before the client is yielded,
-        with ``settings`` as the ``initializationOptions``.
+        with ``settings`` as the ``initializationOptions``. ``ids`` and
+        ``quarantine`` are given to the client's correlator.
         When the block ends normally, the session ends politely
         (``shutdown``, then ``exit``, then the server gets a few seconds to
         exit before it is killed); when it ends with an exception, the server
@@ -252,7 +289,13 @@ class LspClient:
             )
             assert process.stdin is not None
             assert process.stdout is not None
-            client = cls(process.stdin, process.stdout, process=process)
+            client = cls(
+                process.stdin,
+                process.stdout,
+                process=process,
+                ids=ids,
+                quarantine=quarantine,
+            )
             nursery.start_soon(client.read_messages, name="lsp reader")
             nursery.start_soon(client.write_messages, name="lsp writer")
             try:
@@ -301,32 +344,27 @@ class LspClient:
         try:
             await self.request("shutdown")
             self.notify("exit")
-        except BrokenPromiseError:
+        except LspConnectionClosed:
             await trio.lowlevel.checkpoint()  # a checkpoint on every path
         finally:
             self._outgoing.close()
 
     # -- requests and notifications ------------------------------------------
 
-    @property
-    def next_id(self) -> int:
-        """The id that the next request will get (ids count up from 1)."""
-        return self._next_id
-
     async def request(self, method: str, params: JSON = None) -> JSON:
         """Send a request and wait for its result.
 
         Cancellation (a ``trio.move_on_after`` around this call) ends the wait
         at once; the server is told with ``$/cancelRequest``, and its reply,
-        if one still comes, is dropped and logged as a late reply.
+        if one still comes, is dropped, logged and counted as a late reply
+        (the id stays in quarantine meanwhile).
 
         Raises:
             LspError: the server answered with an error.
-            BrokenPromiseError: the connection ended before the reply came
+            LspConnectionClosed: the connection ended before the reply came
                 (the server exited or was killed), or had already ended.
         """
-        msg_id = self._next_id
-        self._next_id += 1
+        msg_id = self.replies.next_key()
         with self.replies.expect(msg_id) as reply:
             message: dict[str, JSON] = {
                 "jsonrpc": "2.0",
@@ -337,16 +375,28 @@ class LspClient:
                 message["params"] = params
             self._queue(_frame(message))
             try:
-                return await reply.get()
+                result = await reply.get()
             finally:
+                # Given up (cancelled, or KeyboardInterrupt) without a reply:
+                # tell the server, which may stop working on it.
                 if not reply.done():
                     self._cancel_request(msg_id)
+        # The reply is parsed here, in the caller, not in the reader: an
+        # error reply fails this request only.
+        if "error" in result:
+            error = cast("dict[str, JSON]", result["error"] or {})
+            raise LspError(
+                int(error.get("code", 0)),
+                str(error.get("message", "")),
+                error.get("data"),
+            )
+        return result.get("result")
 
     def notify(self, method: str, params: JSON = None) -> None:
         """Queue a notification (no reply). Synchronous.
 
         Raises:
-            BrokenPromiseError: the connection is closed.
+            LspConnectionClosed: the connection is closed.
         """
         message: dict[str, JSON] = {"jsonrpc": "2.0", "method": method}
         if params is not None:
@@ -397,14 +447,12 @@ class LspClient:
         """Wait until the server has published diagnostics for ``uri``; return them.
 
         Raises:
-            BrokenPromiseError: the connection ended first.
+            LspConnectionClosed: the connection ended first.
         """
         await trio.lowlevel.checkpoint()
         while uri not in self.diagnostics:
             if self.replies.closed:
-                raise BrokenPromiseError(
-                    "the connection to the language server is closed"
-                )
+                raise LspConnectionClosed
             await self._published.wait()
         return self.diagnostics[uri]
 
@@ -412,14 +460,12 @@ class LspClient:
         try:
             self._outgoing.send_nowait(frame)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise BrokenPromiseError(
-                "the connection to the language server is closed"
-            ) from None
+            raise LspConnectionClosed from None
 
     def _cancel_request(self, msg_id: int) -> None:
         # On the way out of a cancelled request: must not raise, or it
         # would hide the Cancelled that is propagating.
-        with suppress(BrokenPromiseError):
+        with suppress(LspConnectionClosed):
             self.notify("$/cancelRequest", {"id": msg_id})
 
     # -- the two connection tasks --------------------------------------------
@@ -443,14 +489,15 @@ class LspClient:
                             break
                     await self._send_stream.send_all(b"".join(frames))
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self.replies.close(exc)
+            self.replies.close(exc, error=LspConnectionClosed())
 
     async def read_messages(self) -> None:
         """Read frames until the server's output ends, dispatching each message.
 
         Whatever ends the loop, the correlator is closed on the way out, so
-        every pending caller gets ``BrokenPromiseError`` (chained to the
-        reason) instead of waiting forever.
+        every pending caller gets :exc:`LspConnectionClosed` (with the reason
+        as its ``__cause__``, when the reader failed) instead of waiting
+        forever.
         """
         try:
             async with self._receive_stream:
@@ -461,14 +508,16 @@ class LspClient:
                     except ValueError as exc:
                         raise LspProtocolError(f"bad JSON: {exc}") from exc
                     self._dispatch(message)
-        except BaseException as exc:
-            self.replies.close(exc)
-            raise
         finally:
-            # Also at a clean end of stream; then the cause says so. (After an
-            # exception this does nothing: close() is idempotent.)
-            self.replies.close(ConnectionError("the language server closed its output"))
             self._published.set()
+            # The last statement, with no checkpoint after it: if the reader
+            # failed, its exception must reach the nursery before the callers
+            # that close() wakes run, so that those in the same nursery end
+            # cancelled and the failure is reported once. (sys.exc_info():
+            # the exception on its way out, kept in no local of this frame.)
+            self.replies.close(
+                _closed_cause(sys.exc_info()[1]), error=LspConnectionClosed()
+            )
 
     def _dispatch(self, decoded: JSON) -> None:
         if not isinstance(decoded, dict):
@@ -481,24 +530,13 @@ class LspClient:
                 self._notified(message)
             return
         # Our ids are ints; whatever else the server sends as an id (even
-        # something unhashable) is simply unknown to the correlator.
+        # something unhashable) is simply unknown to the correlator. The
+        # whole message goes to the caller, which parses it.
         msg_id = cast("int", message.get("id"))
-        if "error" in message:
-            error = cast("dict[str, JSON]", message["error"] or {})
-            ok = self.replies.fail(
-                msg_id,
-                LspError(
-                    int(error.get("code", 0)),
-                    str(error.get("message", "")),
-                    error.get("data"),
-                ),
-            )
-        else:
-            ok = self.replies.resolve(msg_id, message.get("result"))
-        if not ok:
-            # The caller was cancelled, or the id is not ours: never block,
-            # never fail the connection for it.
-            self.late_replies += 1
+        if not self.replies.resolve(msg_id, message):
+            # The caller gave up (a late reply), or the id is not ours (an
+            # unknown one): statistics() counts which. Never block, never
+            # fail the connection for it.
             log.warning("late or unknown reply %r", msg_id)
 
     def _notified(self, message: dict[str, JSON]) -> None:
@@ -529,7 +567,7 @@ class LspClient:
         else:
             reply["error"] = {"code": -32601, "message": f"method not found: {method}"}
         # When finishing, the server does not need the answer any more.
-        with suppress(BrokenPromiseError):
+        with suppress(LspConnectionClosed):
             self._queue(_frame(reply))
 
 
@@ -629,8 +667,8 @@ async def demo(
                 f"their requests by content: {dict(checked)}"
             )
 
-        # Callers that give up: their ids are freed at once, and their
-        # replies, arriving later, are dropped and counted.
+        # Callers that give up: their ids go into quarantine, and their
+        # replies, arriving later, are dropped and counted as late.
         async def impatient(i: int) -> None:
             with trio.move_on_after(0):
                 await client.hover(uri, use_line(functions, i), NAME_START)
@@ -644,9 +682,13 @@ async def demo(
         )
         # pylsp answers in order: once a later request is answered, the late
         # replies have all been read (and dropped).
-        while client.late_replies < 20:
+        while client.replies.statistics().late_replies < 20:
             await client.hover(uri, use_line(functions, 0), NAME_START)
-        print(f"   late replies dropped (and logged): {client.late_replies}")
+        stats = client.replies.statistics()
+        print(
+            f"   late replies dropped (and logged): {stats.late_replies}; "
+            f"ids in quarantine: {stats.quarantined}"
+        )
         print(f"   server notifications: {dict(client.notifications)}")
     print(
         f"   shutdown/exit: pylsp exited with code {process.returncode}; "

@@ -504,21 +504,60 @@ async def test_every_step_is_a_checkpoint(
             await results.__anext__()
 
 
-@pytest.mark.parametrize("is_async", [False, True])
+async def _agen(count: int) -> AsyncIterator[int]:
+    # An async generator: amap closes it when it stops reading.
+    try:
+        for item in range(count):
+            yield await Ready(item)
+    finally:
+        await Ready(None)
+
+
+INPUTS: dict[str, Any] = {
+    "list": lambda: [1, 2, 3],
+    "async iterator": lambda: Pulled(3).agen(),
+    "async generator": lambda: _agen(3),
+}
+
+
+@pytest.mark.parametrize("with_limiter", [False, True])
+@pytest.mark.parametrize("kind", INPUTS)
 @pytest.mark.parametrize("limit", [None, 2])
 async def test_a_cancelled_loop_stops_at_the_cancel(
-    limit: int | None, is_async: bool
+    limit: int | None, kind: str, with_limiter: bool
 ) -> None:
     iterations = 0
+    limiter = trio.CapacityLimiter(1) if with_limiter else None
     with trio.CancelScope() as scope:
         scope.cancel()
         while True:
-            items = Pulled(3).agen() if is_async else [1, 2, 3]
-            async with amap(cached, items, limit=limit) as results:
+            async with amap(
+                cached, INPUTS[kind](), limit=limit, limiter=limiter
+            ) as results:
                 async for _ in results:
                     iterations += 1  # pragma: no cover
     assert scope.cancelled_caught
     assert iterations == 0
+    assert limiter is None or limiter.borrowed_tokens == 0
+
+
+@pytest.mark.parametrize("with_limiter", [False, True])
+@pytest.mark.parametrize("kind", INPUTS)
+async def test_a_loop_cancelled_midway_stops_at_the_next_run(
+    kind: str, with_limiter: bool
+) -> None:
+    runs = 0
+    limiter = trio.CapacityLimiter(1) if with_limiter else None
+    with trio.CancelScope() as scope:
+        while True:
+            async with amap(cached, INPUTS[kind](), limit=2, limiter=limiter) as results:
+                async for _ in results:
+                    pass
+            runs += 1
+            if runs == 3:
+                scope.cancel()
+    assert scope.cancelled_caught
+    assert runs == 3
 
 
 async def test_a_cancelled_step_takes_no_pair() -> None:
@@ -1035,3 +1074,27 @@ async def test_a_call_failure_alone_stays_in_the_group() -> None:
         async with amap(always_fails, [1]) as results:
             async for _ in results:
                 pass  # pragma: no cover
+
+
+async def test_new_failure_paths_leave_no_cyclic_garbage() -> None:
+    # A limited call failing; the first call's TypeError, raised plain; an
+    # async generator closed after a failure.
+    limiter = trio.CapacityLimiter(1)
+
+    def sync(item: int) -> int:
+        return item
+
+    async def run(async_fn: Any, items: Any) -> None:
+        async with amap(async_fn, items, limit=2, limiter=limiter) as results:
+            async for _ in results:
+                pass  # pragma: no cover
+
+    with no_cyclic_garbage():
+        for _ in range(100):
+            with suppress(ExceptionGroup):
+                await run(always_fails, [1, 2])
+            with suppress(TypeError):
+                await run(_bad(sync), [1, 2])
+            with suppress(ExceptionGroup):
+                await run(always_fails, _agen(5))
+    assert limiter.borrowed_tokens == 0

@@ -127,8 +127,15 @@ class _World:
             fut_state(self.failed),
             self.stored.__context__,
             (self.corr.closed, len(self.corr), 1 in self.corr, repr(self.corr)),
+            # Not the reply counters: a reply that matches nothing is
+            # counted (that is its documented answer).
+            self.corr.statistics().quarantined,
             fut_state(self.in_flight),
-            (self.closed_corr.closed, len(self.closed_corr)),
+            (
+                self.closed_corr.closed,
+                len(self.closed_corr),
+                self.closed_corr.statistics().quarantined,
+            ),
             (rate.tasks_waiting, rate.tokens),
             len(self.nursery.child_tasks),
             tuple(self.calls),
@@ -294,7 +301,20 @@ def _rate_burst(burst: object, w: _World) -> object:
 
 
 def _expect_made(make: Callable[[], object], w: _World) -> object:
-    return w.corr.expect(make())
+    return w.corr.expect(make()).__enter__()
+
+
+def _close_error(attr: str, error: object, w: _World) -> object:
+    correlator: Correlator[Any, str] = getattr(w, attr)
+    return correlator.close(ValueError("cause"), error=_bad(error))
+
+
+def _correlator_keys(keys: object, w: _World) -> object:
+    return Correlator[int, str](keys=_bad(keys))
+
+
+def _correlator_quarantine(quarantine: object, w: _World) -> object:
+    return Correlator[int, str](quarantine=_bad(quarantine))
 
 
 def _fail_made(key: object, make: Callable[[], object], w: _World) -> object:
@@ -456,6 +476,34 @@ ERRORS: list[_Row] = [
         lambda w: spawn(w.closed_nursery, w.probe),
         RuntimeError,
         r"^Nursery is closed to new arrivals$",
+    ),
+    _Row(
+        "spawn with the nursery's own cancel_scope (already entered)",
+        lambda w: spawn(w.nursery, w.probe, cancel_scope=w.nursery.cancel_scope),
+        RuntimeError,
+        r"^spawn\(\): this cancel_scope was already entered by a 'with' block ",
+    ),
+    _Row(
+        "spawn with cancel_scope=trio.fail_after(5)",
+        lambda w: spawn(w.nursery, w.probe, cancel_scope=_bad(trio.fail_after(5))),
+        TypeError,
+        r"^spawn\(\): cancel_scope must be a trio\.CancelScope or None, got "
+        r"_GeneratorContextManager .*; trio\.fail_after\(\) makes a context manager "
+        r"around a scope, not a scope: pass trio\.CancelScope\(deadline=\.\.\.\) ",
+    ),
+    _Row(
+        "spawn of a function returning a Future (lambda: fut)",
+        lambda w: spawn(w.nursery, _bad(lambda: w.value)),
+        TypeError,
+        r"^spawn\(\) needs an async function, but .* returned Future .*; a Future "
+        r"is not awaitable, pass its get method instead \(fut\.get, not lambda: fut\)$",
+    ),
+    _Row(
+        "await fut without .get()",
+        lambda w: w.pending,
+        TypeError,
+        r"^trio_promise\.Future is not awaitable; use 'await fut\.get\(\)' to wait "
+        r"for its result$",
     ),
     # -- joins: non-futures, single futures, empty input ----------------------
     *(
@@ -705,7 +753,7 @@ ERRORS: list[_Row] = [
     # -- Correlator -----------------------------------------------------------
     _Row(
         "expect of a key in flight",
-        lambda w: w.corr.expect(1),
+        lambda w: w.corr.expect(1).__enter__(),
         ValueError,
         r"^key 1 is already in flight; ids must not be reused while a request is "
         r"pending$",
@@ -725,16 +773,88 @@ ERRORS: list[_Row] = [
     ),
     _Row(
         "expect on a closed correlator",
-        lambda w: w.closed_corr.expect(1),
+        lambda w: w.closed_corr.expect(1).__enter__(),
         BrokenPromiseError,
         r"^the correlator is closed, so no reply can come for key 1; open a new "
         r"connection and a new correlator$",
     ),
     _Row(
         "expect of an unhashable key on a closed correlator",
-        lambda w: w.closed_corr.expect([1]),
+        lambda w: w.closed_corr.expect([1]).__enter__(),
         TypeError,
         r"^correlator keys must be hashable \(use the request id\), got list$",
+    ),
+    _Row(
+        "next_key without keys=",
+        lambda w: w.corr.next_key(),
+        RuntimeError,
+        r"^next_key\(\) needs an id space: create the correlator with keys=, such "
+        r"as Correlator\(keys=range\(1, 2\*\*16\)\)$",
+    ),
+    *(
+        _Row(
+            f"Correlator(keys={keys!r})",
+            partial(_correlator_keys, keys),
+            TypeError,
+            rf"^keys must be a range of ids, such as range\(1, 2\*\*16\), got {kind}$",
+        )
+        for keys, kind in (([1, 2], "list"), (16, "int"), ("ab", "str"))
+    ),
+    _Row(
+        "Correlator(keys=range(3, 3))",
+        partial(_correlator_keys, range(3, 3)),
+        ValueError,
+        r"^keys must not be empty, got range\(3, 3\)$",
+    ),
+    *(
+        _Row(
+            f"Correlator(quarantine={quarantine!r})",
+            partial(_correlator_quarantine, quarantine),
+            TypeError,
+            rf"^quarantine must be a number of seconds, got {kind}$",
+        )
+        for quarantine, kind in (("60", "str"), (None, "NoneType"), (True, "bool"))
+    ),
+    *(
+        _Row(
+            f"Correlator(quarantine={quarantine!r})",
+            partial(_correlator_quarantine, quarantine),
+            ValueError,
+            rf"^quarantine must be a number of seconds >= 0, got {text}$",
+        )
+        for quarantine, text in ((-1, "-1"), (-0.5, r"-0\.5"), (float("nan"), "nan"))
+    ),
+    _Row(
+        "Correlator(quarantine=10**400)",
+        partial(_correlator_quarantine, 10**400),
+        ValueError,
+        r"^quarantine is too large to represent in seconds, got 10+\.\.\.0+$",
+    ),
+    *(
+        _Row(
+            f"close(error={bad!r}) on {which}",
+            partial(_close_error, which, bad),
+            TypeError,
+            match,
+        )
+        for which in ("corr", "closed_corr")
+        for bad, match in (
+            (
+                ConnectionError,
+                r"^close\(\) needs an exception instance as error=, got the class "
+                r"ConnectionError; did you mean ConnectionError\(\)\?$",
+            ),
+            (
+                KeyboardInterrupt(),
+                r"^close\(\) refuses KeyboardInterrupt as error=: only Exception "
+                r"instances can be given to callers, a BaseException belongs to the "
+                r"task it was raised in$",
+            ),
+            (
+                "closed",
+                r"^close\(\) needs an Exception instance as error=, got str$",
+            ),
+        )
     ),
     *(
         _Row(
@@ -855,6 +975,10 @@ def test_every_public_call_is_in_the_table() -> None:
         "RateLimiter(",
         "acquire_nowait",
         "expect",
+        "next_key",
+        "Correlator(keys",
+        "Correlator(quarantine",
+        "close(error",
         "fail",
         "close",
         "subclassing Future",

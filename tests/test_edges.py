@@ -122,7 +122,7 @@ def test_repr_is_built_once_per_message() -> None:
 
 
 @pytest.mark.parametrize("name", list(VALUES))
-def test_correlator_messages_are_short_and_never_raise(name: str) -> None:
+async def test_correlator_messages_are_short_and_never_raise(name: str) -> None:
     # Keys must be hashable: a container becomes a tuple holding the same.
     value = VALUES[name]
     key: Any = value
@@ -132,25 +132,39 @@ def test_correlator_messages_are_short_and_never_raise(name: str) -> None:
         key = bytes(value)
     elif isinstance(value, dict):
         key = ("k", cast("dict[str, object]", value)["k"])
-    replies: Correlator[Any, int] = Correlator()
+    replies: Correlator[Any, int] = Correlator(quarantine=60)
     with replies.expect(key) as fut:
-        with pytest.raises(
-            ValueError,
-            match=r"^key .{1,60} is already in flight; ids must not be reused while a request is pending$",
+        with (
+            pytest.raises(
+                ValueError,
+                match=r"^key .{1,60} is already in flight; ids must not be reused while a request is pending$",
+            ),
+            replies.expect(key),
         ):
-            replies.expect(key)
+            pytest.fail("refused")  # pragma: no cover
         assert len(repr(replies)) < 100
     with pytest.raises(
         BrokenPromiseError,
         match=r"^the correlator stopped waiting for key .{1,60}: its 'with expect\(\)' block exited before the reply came; wait on the future inside the block$",
     ):
         fut.get_nowait()
-    replies.close()
-    with pytest.raises(
-        BrokenPromiseError,
-        match=r"^the correlator is closed, so no reply can come for key .{1,60}; open a new connection and a new correlator$",
+    with (
+        pytest.raises(
+            ValueError,
+            match=r"^key .{1,60} is quarantined: a request with this id was abandoned without a reply less than 60 seconds ago, and its reply may still come; take ids from next_key\(\), which skips it$",
+        ),
+        replies.expect(key),
     ):
-        replies.expect(key)
+        pytest.fail("refused")  # pragma: no cover
+    replies.close()
+    with (
+        pytest.raises(
+            BrokenPromiseError,
+            match=r"^the correlator is closed, so no reply can come for key .{1,60}; open a new connection and a new correlator$",
+        ),
+        replies.expect(key),
+    ):
+        pytest.fail("refused")  # pragma: no cover
 
 
 async def test_spawn_message_for_a_sync_function_is_short() -> None:

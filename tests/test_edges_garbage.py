@@ -259,6 +259,73 @@ async def _correlator_fail() -> None:
     del fut, replies
 
 
+class _Closed(Exception):
+    """A protocol's own 'connection closed' error, for close(error=)."""
+
+
+async def _closed_caller(replies: Correlator[int, str]) -> None:
+    fut: Future[str] | None = None
+    try:
+        with replies.expect(replies.next_key()) as fut:
+            await fut.get()
+    except _Closed:
+        pass
+    del fut, replies
+
+
+async def _correlator_close_error() -> None:
+    # One error shared by the pending callers and the later ones: raised
+    # from get(), from expect() and from next_key().
+    replies: Correlator[int, str] = Correlator(keys=range(1, 10))
+    async with trio.open_nursery() as nursery:
+        for _ in range(2):
+            nursery.start_soon(_closed_caller, replies)
+        await trio.testing.wait_all_tasks_blocked()
+        replies.close(ValueError("connection lost"), error=_Closed("closed"))
+    await _closed_caller(replies)
+    try:
+        replies.next_key()
+    except _Closed:
+        pass
+    del replies
+
+
+async def _correlator_close_later_caller() -> None:
+    # Without error=: a later caller's BrokenPromiseError chains the cause.
+    replies: Correlator[int, str] = Correlator(keys=range(1, 10))
+    replies.close(ValueError("connection lost"))
+    try:
+        with replies.expect(1):
+            pass
+    except BrokenPromiseError:
+        pass
+    try:
+        replies.next_key()
+    except BrokenPromiseError:
+        pass
+    del replies
+
+
+async def _correlator_quarantine() -> None:
+    # A request abandoned into quarantine, its late reply, and the refused
+    # reuse of its id.
+    replies: Correlator[int, str] = Correlator(keys=range(1, 3), quarantine=60)
+    key = replies.next_key()
+    with trio.move_on_after(0), replies.expect(key) as fut:
+        await fut.get()
+    try:
+        fut.get_nowait()
+    except BrokenPromiseError:
+        pass
+    replies.resolve(key, "late")
+    try:
+        with replies.expect(key):
+            pass
+    except ValueError:
+        pass
+    del fut, replies
+
+
 async def _race_all_failing() -> None:
     async def other() -> int:
         await trio.lowlevel.checkpoint()
@@ -288,6 +355,9 @@ PATHS: dict[str, Callable[[], Awaitable[None]]] = {
     "spawn failing with a limiter": _spawn_limiter_failing,
     "Correlator close": _correlator_close,
     "Correlator fail": _correlator_fail,
+    "Correlator close(error=)": _correlator_close_error,
+    "Correlator close, a later caller": _correlator_close_later_caller,
+    "Correlator quarantine": _correlator_quarantine,
     "race, all failing": _race_all_failing,
 }
 

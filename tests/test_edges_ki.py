@@ -138,6 +138,32 @@ def _spawn(
     return scenario
 
 
+def _scope_given_twice(world: World) -> Callable[[], Awaitable[None]]:
+    # spawn(cancel_scope=)'s record of the scopes it was given: a second
+    # spawn() with one is refused, and one whose task could not start (a
+    # closed nursery) stays usable. The scenario fails (a RuntimeError, not a
+    # KeyboardInterrupt) if an interrupt left either record wrong.
+    async def main() -> None:
+        async with trio.open_nursery() as closed:
+            pass
+        spare = trio.CancelScope()
+        with contextlib.suppress(RuntimeError):
+            spawn(closed, _work, 3, cancel_scope=spare)
+        async with trio.open_nursery() as nursery:
+            scope = trio.CancelScope()
+            world.futures.append(spawn(nursery, _work, 1, cancel_scope=scope))
+            try:
+                spawn(nursery, _work, 2, cancel_scope=scope)
+            except RuntimeError:
+                pass
+            else:
+                raise AssertionError("a scope was given to two tasks")
+            world.futures.append(spawn(nursery, _work, 3, cancel_scope=spare))
+            await wait_settled(world.futures)
+
+    return main
+
+
 def _limited(world: World) -> Callable[[], Awaitable[None]]:
     capacity = trio.CapacityLimiter(1)
     rate = RateLimiter(1, burst=1)
@@ -158,12 +184,11 @@ def _correlator(world: World) -> Callable[[], Awaitable[None]]:
 
     async def caller(key: int) -> None:
         try:
-            expectation = replies.expect(key)
+            with replies.expect(key) as fut:
+                world.futures.append(fut)
+                await fut.outcome()
         except BrokenPromiseError:
             return  # the reader was interrupted and closed the correlator
-        with expectation as fut:
-            world.futures.append(fut)
-            await fut.outcome()
 
     async def reader() -> None:
         # No close() in a finally here: that would drop every entry and
@@ -182,6 +207,56 @@ def _correlator(world: World) -> Callable[[], Awaitable[None]]:
                 await caller(2)
             with trio.move_on_after(5):
                 await caller(3)
+
+    return main
+
+
+class _Closed(Exception):
+    """A protocol's own 'connection closed' error, for close(error=)."""
+
+
+def _correlator_ids(world: World) -> Callable[[], Awaitable[None]]:
+    # Every new path of the Correlator: ids from next_key() (with a wrap
+    # onto a key whose quarantine has ended: the purge), a request abandoned
+    # into quarantine, a reply freeing its key, a late reply, statistics(),
+    # close(error=) on waiting callers, and the later callers it refuses.
+    replies: Correlator[int, str] = Correlator(keys=range(1, 4), quarantine=2)
+    world.correlators.append(replies)
+
+    async def caller(
+        patience: float, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        try:
+            with trio.move_on_after(patience), replies.expect(replies.next_key()) as fut:
+                world.futures.append(fut)
+                # Started once registered: the ids go out in a fixed order
+                # (trio shuffles the order in which new tasks first run).
+                task_status.started()
+                await fut.get()
+        except _Closed:
+            return
+
+    async def reader() -> None:
+        # Key 1 is abandoned at t = 1 (quarantined until t = 3); key 2 gets
+        # its reply; key 1's reply comes late.
+        await trio.sleep(1.5)
+        replies.resolve(2, "two")
+        replies.resolve(1, "late")
+        await trio.sleep(3.5)
+        replies.statistics()
+        replies.close(OSError("stream ended"), error=_Closed("connection closed"))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(caller, 1)  # key 1
+            await nursery.start(caller, 10)  # key 2
+            nursery.start_soon(reader)
+            await trio.sleep(4)
+            await nursery.start(caller, 10)  # key 3
+            await nursery.start(caller, 10)  # key 1 again: its quarantine ended
+        with contextlib.suppress(_Closed):
+            replies.next_key()
+        await caller(10)
 
     return main
 
@@ -217,8 +292,10 @@ SCENARIOS: dict[str, tuple[Callable[[World], Callable[[], Awaitable[None]]], int
     # name: (scenario, the fewest library lines it must sweep)
     "spawn": (_spawn(), 40),
     "spawn with a CapacityLimiter": (_with_capacity, 40),
+    "spawn, one scope given twice": (_scope_given_twice, 40),
     "spawn with (CapacityLimiter, RateLimiter)": (_limited, 60),
     "Correlator request": (_correlator, 30),
+    "Correlator ids, quarantine and close(error=)": (_correlator_ids, 60),
     "setters with joins waiting": (_setters_with_joins, 60),
 }
 
@@ -279,6 +356,12 @@ def _check(world: World, interrupted_setter: Future[Any] | None, where: str) -> 
         assert interrupted_setter.done(), f"{where}: a setter was interrupted"
     for replies in world.correlators:
         assert len(replies) == 0, f"{where}: {replies!r} kept an entry"
+        # No quarantine record half-made: the dict and the ordered deque
+        # hold the same keys, once each, and none of them is in flight.
+        order = [key for _, key in replies._order]  # pyright: ignore[reportPrivateUsage]
+        until = replies._until  # pyright: ignore[reportPrivateUsage]
+        assert sorted(order) == sorted(until), f"{where}: quarantine records differ"
+        assert len(set(order)) == len(order), f"{where}: a key quarantined twice"
     for capacity in world.capacity:
         assert capacity.borrowed_tokens == 0, f"{where}: a limiter slot was lost"
         assert capacity.statistics().tasks_waiting == 0
@@ -326,7 +409,7 @@ def test_keyboard_interrupt_at_every_line(name: str) -> None:
         assert _only_keyboard_interrupts(exc), f"{where}: ended with {exc!r}"
         interrupted += exc is not None
         _check(world, fired[0], where)
-        if name.startswith("spawn"):
+        if name.startswith(("spawn", "Correlator")):
             for fut in world.futures:
                 assert fut.done(), f"{where}: a spawned task left {fut!r} pending"
     print(

@@ -6,7 +6,8 @@ import gc
 import inspect
 import sys
 import traceback
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import outcome
 import pytest
@@ -15,7 +16,18 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_promise import AlreadySetError, Future, FutureStatistics, wait_all, wait_any
+from trio_promise import (
+    AlreadySetError,
+    Future,
+    FutureStatistics,
+    gather,
+    spawn,
+    wait_all,
+    wait_any,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
@@ -461,6 +473,199 @@ def test_cause_is_kept() -> None:
     assert info.value.__cause__ is cause
 
 
+def _failure(kind: str) -> ValueError:
+    """A ValueError raised the way ``kind`` says, as a task would store it."""
+    try:
+        try:
+            raise OSError("while handling this")
+        except OSError as handled:
+            if kind == "with a context":
+                raise ValueError("stored")  # noqa: B904 (the implicit context is the point)
+            if kind == "from a cause":
+                raise ValueError("stored") from handled
+            if kind == "from None":
+                raise ValueError("stored") from None
+        raise ValueError("stored")
+    except ValueError as exc:
+        return exc
+
+
+_KINDS = ["plain", "with a context", "from a cause", "from None"]
+
+
+def _pollute(error: ValueError, how: str) -> None:
+    """What another holder of the shared object may have done with it."""
+    if how == "nothing":
+        return
+    try:
+        raise KeyError("a holder's own problem")
+    except KeyError:
+        # Both set error.__context__ to the KeyError: Python's implicit
+        # chaining, which is not ours to prevent.
+        unwrap: Callable[[], object] = outcome.Error(error).unwrap
+        if how == "raised it in one":
+            unwrap = partial(_reraise, error)
+        with pytest.raises(ValueError, match=r"^stored$"):
+            unwrap()
+    assert isinstance(error.__context__, KeyError)
+
+
+def _reraise(error: ValueError) -> None:
+    raise error
+
+
+_POLLUTERS = ["nothing", "unwrapped an outcome in an except block", "raised it in one"]
+
+
+async def _raise_by(path: str, fut: Future[int]) -> None:
+    if path.startswith("get_nowait"):
+        fut.get_nowait()
+    elif path.startswith("get"):
+        await fut.get()
+    elif path.startswith("wait_all"):
+        await wait_all([fut])
+    elif path.startswith("wait_any then get_nowait"):
+        (await wait_any([fut])).get_nowait()
+    else:
+        await (await wait_any([fut])).get()
+
+
+async def _raise_in(place: str, path: str, fut: Future[int]) -> BaseException:
+    """Raise ``fut``'s failure by ``path``, inside or outside a handler."""
+
+    async def attempt() -> None:
+        if place == "outside any handler":
+            await _raise_by(path, fut)
+        elif place == "handling another exception":
+            try:
+                raise KeyError("the waiter's own problem")
+            except KeyError:
+                await _raise_by(path, fut)
+        else:
+            try:
+                fut.get_nowait()
+            except ValueError:
+                await _raise_by(path, fut)
+
+    with pytest.raises(ValueError, match=r"^stored$") as info:
+        await attempt()
+    return info.value
+
+
+_PATHS = [
+    "get, settled before",
+    "get, parked when it settles",
+    "get_nowait",
+    "wait_all, settled before",
+    "wait_all, parked when it settles",
+    "wait_any then get, parked when it settles",
+    "wait_any then get_nowait, settled before",
+]
+_PLACES = [
+    "outside any handler",
+    "handling another exception",
+    "handling this very exception",
+]
+
+
+@pytest.mark.parametrize("place", _PLACES)
+@pytest.mark.parametrize("path", _PATHS)
+async def test_every_raising_path_keeps_the_stored_chaining(path: str, place: str) -> None:
+    # API.md section 1: after a raise by any of our paths, the shared object's
+    # __context__ (and __cause__, __suppress_context__) are the ones it had
+    # when it was stored: for that waiter, and for everybody holding it, also
+    # after another holder's raise gave it a context of its own.
+    for kind in _KINDS:
+        for how in _POLLUTERS:
+            error = _failure(kind)
+            stored = (error.__context__, error.__cause__, error.__suppress_context__)
+            fut: Future[int] = Future()
+            if path.endswith("parked when it settles"):
+
+                async def settle_later(fut: Future[int], error: ValueError, how: str) -> None:
+                    await trio.testing.wait_all_tasks_blocked()
+                    # Polluted after it is stored, before the waiter runs.
+                    fut.set_exception(error)
+                    _pollute(error, how)
+
+                # A waiter cannot be handling the failure before it is set.
+                first_place = place
+                if place == "handling this very exception":
+                    first_place = "handling another exception"
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(settle_later, fut, error, how)
+                    raised = await _raise_in(first_place, path, fut)
+            else:
+                fut.set_exception(error)
+                _pollute(error, how)
+                raised = await _raise_in(place, path, fut)
+            assert raised is error
+            chaining = (error.__context__, error.__cause__, error.__suppress_context__)
+            assert chaining == stored, (kind, how)
+            # And again, after the raise, for the next holder.
+            _pollute(error, how)
+            assert await _raise_in(place, path.split(",")[0], fut) is error
+            chaining = (error.__context__, error.__cause__, error.__suppress_context__)
+            assert chaining == stored, (kind, how)
+
+
+def test_the_chaining_kinds_are_what_they_say() -> None:
+    # The sweep above is only as good as its stored exceptions.
+    plain, context, cause, none = (_failure(kind) for kind in _KINDS)
+    assert (plain.__context__, plain.__cause__, plain.__suppress_context__) == (
+        None,
+        None,
+        False,
+    )
+    assert isinstance(context.__context__, OSError)
+    assert context.__cause__ is None
+    assert not context.__suppress_context__
+    assert isinstance(cause.__cause__, OSError)
+    assert cause.__suppress_context__
+    assert isinstance(none.__context__, OSError)
+    assert none.__cause__ is None
+    assert none.__suppress_context__
+
+
+# -- 'await fut', a missing .get() ------------------------------------------------
+
+
+_NOT_AWAITABLE = (
+    r"^trio_promise\.Future is not awaitable; use 'await fut\.get\(\)' to wait "
+    r"for its result$"
+)
+
+
+@pytest.mark.parametrize("settled", [False, True])
+async def test_await_without_get_says_to_use_get(settled: bool) -> None:
+    fut: Future[int] = Future()
+    if settled:
+        fut.set_result(1)
+    with pytest.raises(TypeError, match=_NOT_AWAITABLE):
+        await fut  # type: ignore[misc]
+    # Nothing changed, nothing waits.
+    assert fut.done() is settled
+    assert fut.statistics() == FutureStatistics(tasks_waiting=0)
+
+
+async def test_a_callable_returning_a_future_is_refused_at_once() -> None:
+    # The run-time __await__ makes a Future look awaitable to inspect; the
+    # helpers still refuse it at the call, before any task starts.
+    fut: Future[int] = Future()
+    fut.set_result(1)
+    message = (
+        r"^{}\(\) needs an async function, but <function .*<lambda> at 0x[0-9a-f]+> "
+        r"returned Future <trio_promise\.Future result=1>; a Future is not "
+        r"awaitable, pass its get method instead \(fut\.get, not lambda: fut\)$"
+    )
+    with pytest.raises(TypeError, match=message.format("gather")):
+        await gather(lambda: fut)  # type: ignore[arg-type,return-value]
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(TypeError, match=message.format("spawn")):
+            spawn(nursery, lambda: fut)  # type: ignore[arg-type,return-value]
+    assert await gather(fut.get) == (1,)
+
+
 # -- cancellation leaves no trace -------------------------------------------------------
 
 
@@ -607,6 +812,149 @@ async def test_settled_get_is_still_cancellable() -> None:
         await fut.get()
         pytest.fail("get() on a settled future must still be a cancel point")
     assert scope.cancelled_caught
+
+
+# -- cancellation wins over a stored failure (API.md section 1) -------------------
+
+
+async def _wait_in(
+    scope: trio.CancelScope,
+    wait: Callable[[], Any],
+    into: list[object],
+) -> None:
+    # Records what the wait gave (its value, or the exception it raised);
+    # a Cancelled goes on to the scope, which records it.
+    with scope:
+        try:
+            into.append(await wait())
+        except ValueError as exc:
+            into.append(exc)
+
+
+@pytest.mark.parametrize("wait", ["get", "outcome"])
+async def test_a_waiter_cancelled_after_the_failure_woke_it_gets_cancelled(
+    wait: str,
+) -> None:
+    # The failure wakes the waiter first, then its task is cancelled before
+    # it runs again: it resumes cancelled, so it gets Cancelled.
+    fut: Future[int] = Future()
+    got: list[object] = []
+    scope = trio.CancelScope()
+    error = ValueError("crash")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_wait_in, scope, getattr(fut, wait), got)
+        await trio.testing.wait_all_tasks_blocked()
+        fut.set_exception(error)
+        scope.cancel()
+    assert got == []
+    assert scope.cancelled_caught
+    # The failure stays for everybody else, unchanged.
+    with pytest.raises(ValueError, match=r"^crash$") as info:
+        fut.get_nowait()
+    assert info.value is error
+    assert info.value.__context__ is None
+    assert fut.statistics().tasks_waiting == 0
+
+
+async def test_a_waiter_cancelled_before_the_failure_gets_cancelled() -> None:
+    fut: Future[int] = Future()
+    got: list[object] = []
+    scope = trio.CancelScope()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_wait_in, scope, fut.get, got)
+        await trio.testing.wait_all_tasks_blocked()
+        scope.cancel()
+        fut.set_exception(ValueError("crash"))
+    assert got == []
+    assert scope.cancelled_caught
+
+
+async def test_a_value_is_returned_to_a_waiter_cancelled_after_it_woke() -> None:
+    # A completed read is not undone: the value is returned, and the
+    # cancellation is delivered at the task's next checkpoint.
+    fut: Future[int] = Future()
+    got: list[object] = []
+    scope = trio.CancelScope()
+
+    async def read_then_checkpoint() -> None:
+        with scope:
+            got.append(await fut.get())
+            await trio.lowlevel.checkpoint()
+            got.append("not reached")  # pragma: no cover
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_then_checkpoint)
+        await trio.testing.wait_all_tasks_blocked()
+        fut.set_result(7)
+        scope.cancel()
+    assert got == [7]
+    assert scope.cancelled_caught
+
+
+async def test_only_the_cancelled_waiters_lose_the_failure() -> None:
+    fut: Future[int] = Future()
+    got: list[object] = []
+    kept: list[object] = []
+    cancelled = [trio.CancelScope() for _ in range(3)]
+    error = ValueError("crash")
+    async with trio.open_nursery() as nursery:
+        for scope in cancelled:
+            nursery.start_soon(_wait_in, scope, fut.get, got)
+        for _ in range(2):
+            nursery.start_soon(_wait_in, trio.CancelScope(), fut.get, kept)
+        await trio.testing.wait_all_tasks_blocked()
+        fut.set_exception(error)
+        for scope in cancelled:
+            scope.cancel()
+    assert got == []
+    assert all(scope.cancelled_caught for scope in cancelled)
+    assert kept == [error, error]
+
+
+async def test_a_shielded_waiter_still_gets_the_failure() -> None:
+    # Cancelled means effectively cancelled: a shield inside the cancelled
+    # scope keeps the failure for its waiter.
+    fut: Future[int] = Future()
+    got: list[object] = []
+    outer = trio.CancelScope()
+
+    async def shielded() -> None:
+        with outer:
+            await _wait_in(trio.CancelScope(shield=True), fut.get, got)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(shielded)
+        await trio.testing.wait_all_tasks_blocked()
+        fut.set_exception(ValueError("crash"))
+        outer.cancel()
+    assert [type(exc) for exc in got] == [ValueError]
+
+
+async def test_a_crash_that_fails_the_futures_is_reported_once() -> None:
+    # The producer dies, fails its futures in its finally, and its crash
+    # cancels the waiters in the same nursery: the group holds the crash
+    # alone, not one more error per waiter.
+    futs = [Future[int]() for _ in range(5)]
+
+    async def producer() -> None:
+        try:
+            await trio.testing.wait_all_tasks_blocked()
+            raise OSError("producer crashed")
+        finally:
+            for fut in futs:
+                fut.set_exception(ValueError("no result: the producer crashed"))
+
+    async def consumer(fut: Future[int]) -> None:
+        await fut.get()
+
+    with pytest.RaisesGroup(pytest.RaisesExc(OSError, match=r"^producer crashed$")):
+        async with trio.open_nursery() as nursery:
+            for fut in futs:
+                nursery.start_soon(consumer, fut)
+            nursery.start_soon(producer)
+    for fut in futs:
+        with pytest.raises(ValueError, match=r"^no result: the producer crashed$"):
+            fut.get_nowait()
 
 
 # -- joins watching a future: how they show up, and that they leave ---------

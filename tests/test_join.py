@@ -293,6 +293,97 @@ async def test_wait_all_cancelled_and_settled_in_the_same_tick() -> None:
     assert fut.get_nowait() == 1
 
 
+# Cancellation wins over a stored failure (API.md sections 1 and 4).
+
+
+async def test_wait_all_woken_by_a_failure_then_cancelled_gets_cancelled() -> None:
+    pending: Future[int] = Future()
+    failing: Future[int] = Future()
+    got: list[object] = []
+    scope = trio.CancelScope()
+
+    async def waiter() -> None:
+        with scope:
+            try:
+                got.append(await wait_all([pending, failing]))
+            except ValueError as exc:  # pragma: no cover (the defect)
+                got.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        failing.set_exception(ValueError("crash"))
+        scope.cancel()
+    assert got == []
+    assert scope.cancelled_caught
+    # Its hook left the future still pending; the failure stays as stored.
+    assert watchers(pending) == [0]
+    with pytest.raises(ValueError, match=r"^crash$"):
+        failing.get_nowait()
+
+
+async def test_wait_all_woken_by_its_last_value_then_cancelled_returns() -> None:
+    # The values are read: a completed join is not undone.
+    first, second = settled(1), Future[int]()
+    got: list[object] = []
+    scope = trio.CancelScope()
+
+    async def waiter() -> None:
+        with scope:
+            got.append(await wait_all([first, second]))
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        second.set_result(2)
+        scope.cancel()
+    assert got == [[1, 2]]
+    assert scope.cancelled_caught
+
+
+async def test_wait_settled_woken_then_cancelled_returns_the_outcomes() -> None:
+    # wait_settled never raises the failures: its list is a value, returned
+    # as any completed read is.
+    fut: Future[int] = Future()
+    got: list[list[outcome.Outcome[int]]] = []
+    scope = trio.CancelScope()
+
+    async def waiter() -> None:
+        with scope:
+            got.append(await wait_settled([fut]))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        error = ValueError("crash")
+        fut.set_exception(error)
+        scope.cancel()
+    assert got == [[outcome.Error(error)]]
+
+
+async def test_wait_all_a_crash_is_reported_once() -> None:
+    futs = [Future[int]() for _ in range(3)]
+
+    async def producer() -> None:
+        try:
+            await trio.testing.wait_all_tasks_blocked()
+            raise OSError("producer crashed")
+        finally:
+            for fut in futs:
+                fut.set_exception(ValueError("no result"))
+
+    async def joiner() -> None:
+        await wait_all(futs)
+
+    with pytest.RaisesGroup(pytest.RaisesExc(OSError, match=r"^producer crashed$")):
+        async with trio.open_nursery() as nursery:
+            for _ in range(4):
+                nursery.start_soon(joiner)
+            nursery.start_soon(producer)
+    assert watchers(*futs) == [0, 0, 0]
+
+
 async def test_wait_all_checkpoints() -> None:
     with trio.testing.assert_checkpoints():
         assert await wait_all([]) == []

@@ -16,6 +16,7 @@ import logging
 import signal
 import subprocess
 import sys
+from collections import Counter
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -23,8 +24,6 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 import trio
 import trio.testing
-
-from trio_promise import BrokenPromiseError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -71,6 +70,46 @@ def _pylsp_can_start() -> None:
 real_server = pytest.mark.usefixtures("_pylsp_can_start")
 
 
+class Recording(lsp.LspClient):
+    """An LspClient that counts, by id, what goes over the wire.
+
+    ``cancels_sent``: the ids that ``$/cancelRequest`` went out for (the
+    requests their callers gave up); ``replies_received``: every reply the
+    reader got, by id, before the correlator saw it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cancels_sent: list[int] = []
+        self.replies_received: Counter[int] = Counter()
+
+    def _queue(self, frame: bytes) -> None:
+        super()._queue(frame)
+        message = json.loads(frame.partition(b"\r\n\r\n")[2])
+        if message.get("method") == "$/cancelRequest":
+            self.cancels_sent.append(message["params"]["id"])
+
+    def _dispatch(self, decoded: Any) -> None:
+        if isinstance(decoded, dict) and "method" not in decoded:
+            msg_id = cast("dict[str, Any]", decoded).get("id")
+            if isinstance(msg_id, int):
+                self.replies_received[msg_id] += 1
+        super()._dispatch(decoded)
+
+    def replies_to_cancelled(self) -> int:
+        """How many replies came for requests whose caller gave up."""
+        return sum(self.replies_received[i] for i in set(self.cancels_sent))
+
+
+def late_ids(caplog: pytest.LogCaptureFixture) -> list[object]:
+    return [
+        record.args[0]
+        for record in caplog.records
+        if record.getMessage().startswith("late or unknown reply")
+        and isinstance(record.args, tuple)
+    ]
+
+
 def uri_of(tmp_path: Path) -> str:
     return (tmp_path / "sample.py").as_uri()
 
@@ -113,7 +152,8 @@ async def test_initialize_exchange_and_a_clean_shutdown(tmp_path: Path) -> None:
         assert client.process.returncode == 0
     assert client.replies.closed
     assert len(client.replies) == 0
-    assert client.late_replies == 0
+    stats = client.replies.statistics()
+    assert (stats.late_replies, stats.unknown_replies) == (0, 0)
 
 
 @real_server
@@ -144,7 +184,8 @@ async def test_200_concurrent_requests_each_get_their_own_answer(
     # mix-up.
     hovers = {reply for kind, reply in got.values() if kind == "hover"}
     assert len(hovers) == len({n % FUNCTIONS for n in range(200) if n % 4 != 3})
-    assert client.late_replies == 0
+    stats = client.replies.statistics()
+    assert (stats.late_replies, stats.unknown_replies) == (0, 0)
     assert len(client.replies) == 0
 
 
@@ -155,14 +196,12 @@ async def test_a_quarter_cancelled_in_flight_their_late_replies_dropped_and_logg
     uri = uri_of(tmp_path)
     got: dict[int, tuple[str, Any]] = {}
     cancelled: set[int] = set()
-    ids: dict[int, int] = {}
 
     async def one(client: lsp.LspClient, n: int) -> None:
         if n % 4 == 0:
             # The request is registered and queued, then the caller gives
             # up at its first checkpoint: in flight, never answered in time.
             with trio.move_on_after(0) as scope:
-                ids[n] = client.next_id
                 await ask(client, uri, n)
             assert scope.cancelled_caught
             cancelled.add(n)
@@ -173,7 +212,8 @@ async def test_a_quarter_cancelled_in_flight_their_late_replies_dropped_and_logg
         caplog.at_level(logging.WARNING, logger="lsp_client"),
         trio.fail_after(HANG_GUARD),
     ):
-        async with lsp.LspClient.start(root=tmp_path) as client:
+        async with Recording.start(root=tmp_path) as client:
+            assert isinstance(client, Recording)
             client.open_document(uri, DOCUMENT)
             async with trio.open_nursery() as nursery:
                 for n in range(200):
@@ -181,20 +221,18 @@ async def test_a_quarter_cancelled_in_flight_their_late_replies_dropped_and_logg
             assert len(client.replies) == 0
             # pylsp answers in order, so once a later request is answered,
             # every late reply has been read (and dropped).
-            while client.late_replies < len(cancelled):
-                await client.hover(uri, lsp.use_line(FUNCTIONS, 1), lsp.NAME_START)
+            await client.hover(uri, lsp.use_line(FUNCTIONS, 1), lsp.NAME_START)
             assert len(client.replies) == 0
     assert len(cancelled) == 50
     assert sorted(got) == [n for n in range(200) if n % 4]
     assert all(answers(n, kind, reply) for n, (kind, reply) in got.items())
-    assert client.late_replies == 50
-    logged = {
-        record.args[0]
-        for record in caplog.records
-        if record.getMessage().startswith("late or unknown reply")
-        and isinstance(record.args, tuple)
-    }
-    assert logged == {ids[n] for n in cancelled}
+    assert len(client.cancels_sent) == 50
+    stats = client.replies.statistics()
+    assert stats.late_replies == client.replies_to_cancelled() == 50
+    assert stats.unknown_replies == 0
+    assert sorted(map(int, cast("list[int]", late_ids(caplog)))) == sorted(
+        client.cancels_sent
+    )
     assert len(client.replies) == 0
 
 
@@ -211,12 +249,10 @@ async def test_callers_cancelled_at_random_moments_never_get_a_wrong_answer(
     uri = uri_of(tmp_path)
     got: dict[int, tuple[str, Any]] = {}
     gave_up: set[int] = set()
-    ids: dict[int, int] = {}
 
     async def one(client: lsp.LspClient, n: int) -> None:
         if n % 4 == 0:
             with trio.move_on_after(0.002 * n):
-                ids[n] = client.next_id
                 got[n] = await ask(client, uri, n)
             if n not in got:
                 gave_up.add(n)
@@ -227,7 +263,8 @@ async def test_callers_cancelled_at_random_moments_never_get_a_wrong_answer(
         caplog.at_level(logging.WARNING, logger="lsp_client"),
         trio.fail_after(HANG_GUARD),
     ):
-        async with lsp.LspClient.start(root=tmp_path) as client:
+        async with Recording.start(root=tmp_path) as client:
+            assert isinstance(client, Recording)
             client.open_document(uri, DOCUMENT)
             async with trio.open_nursery() as nursery:
                 for n in range(200):
@@ -240,14 +277,102 @@ async def test_callers_cancelled_at_random_moments_never_get_a_wrong_answer(
     assert all(answers(n, kind, reply) for n, (kind, reply) in got.items())
     assert set(got) | gave_up == set(range(200))
     assert not set(got) & gave_up
-    logged = {
-        record.args[0]
-        for record in caplog.records
-        if record.getMessage().startswith("late or unknown reply")
-        and isinstance(record.args, tuple)
-    }
-    assert logged <= {ids[n] for n in gave_up}
-    assert client.late_replies == len(logged)
+    # Only callers that gave up before their reply told the server; each
+    # reply that still came for one of them is a late reply, and nothing
+    # else is.
+    assert len(client.cancels_sent) <= len(gave_up)
+    stats = client.replies.statistics()
+    assert stats.late_replies == client.replies_to_cancelled()
+    assert stats.unknown_replies == 0
+    assert sorted(map(int, cast("list[int]", late_ids(caplog)))) == sorted(
+        i for i in client.cancels_sent for _ in range(client.replies_received[i])
+    )
+    assert len(client.replies) == 0
+
+
+CLOSED = r"^the connection to the language server is closed$"
+
+
+def check_closed_errors(broken: dict[int, BaseException]) -> None:
+    """Every caller got the one error that the correlator was closed with."""
+    (error,) = {id(exc): exc for exc in broken.values()}.values()
+    assert isinstance(error, lsp.LspConnectionClosed)
+    assert str(error) == "the connection to the language server is closed"
+    # The server's output ended (no cause), or the writer found its input
+    # broken first.
+    assert error.__cause__ is None or isinstance(
+        error.__cause__, trio.BrokenResourceError
+    )
+
+
+@real_server
+async def test_a_batch_cancelled_mid_flight_never_reaches_another_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 100 hovers are written to a stopped server, then their callers give
+    # up: every one is in flight, none answered, deterministically. The
+    # server then answers all of them late (a result, or its "request
+    # cancelled" error), while 100 new requests run through an id space of
+    # 128 ids, 100 of them in quarantine: without the quarantine the new
+    # requests would reuse the cancelled ids and get the late replies.
+    uri = uri_of(tmp_path)
+    got: dict[int, tuple[str, Any]] = {}
+    batch = 100
+    jobs = iter(range(batch, 2 * batch))
+
+    async def cancelled_hover(client: lsp.LspClient, n: int) -> None:
+        await client.hover(uri, lsp.use_line(FUNCTIONS, n % FUNCTIONS), 13)
+        raise AssertionError("a hover answered by a stopped server")  # pragma: no cover
+
+    async def worker(client: lsp.LspClient) -> None:
+        for n in jobs:
+            got[n] = await ask(client, uri, n)
+
+    with (
+        caplog.at_level(logging.WARNING, logger="lsp_client"),
+        trio.fail_after(HANG_GUARD),
+    ):
+        async with Recording.start(
+            root=tmp_path, ids=range(1, 129), quarantine=10 * HANG_GUARD
+        ) as client:
+            assert isinstance(client, Recording)
+            process = client.process
+            assert process is not None
+            client.open_document(uri, DOCUMENT)
+            assert answers(0, *await ask(client, uri, 0))
+            process.send_signal(signal.SIGSTOP)
+            try:
+                async with trio.open_nursery() as nursery:
+                    for n in range(batch):
+                        nursery.start_soon(cancelled_hover, client, n)
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert len(client.replies) == batch
+                    nursery.cancel_scope.cancel()
+            finally:
+                process.send_signal(signal.SIGCONT)
+            assert len(client.replies) == 0
+            assert len(set(client.cancels_sent)) == batch
+            stats = client.replies.statistics()
+            assert (stats.in_flight, stats.quarantined) == (0, batch)
+            # 20 at a time: the 28 ids out of quarantine are enough.
+            async with trio.open_nursery() as nursery:
+                for _ in range(20):
+                    nursery.start_soon(worker, client)
+            # pylsp answers in order: once this is answered, it has answered
+            # everything sent before.
+            assert answers(1, *await ask(client, uri, 1))
+            assert len(client.replies) == 0
+            stats = client.replies.statistics()
+    assert sorted(got) == list(range(batch, 2 * batch))
+    assert all(answers(n, kind, reply) for n, (kind, reply) in got.items())
+    # Every cancelled request got its one reply, late, and each of those
+    # was counted as late and logged; no other reply was. (An id handed to
+    # a new request while in quarantine would have had two replies.)
+    cancelled = set(client.cancels_sent)
+    assert all(client.replies_received[i] == 1 for i in cancelled)
+    assert stats.late_replies == client.replies_to_cancelled() == batch
+    assert stats.unknown_replies == 0
+    assert sorted(map(int, cast("list[int]", late_ids(caplog)))) == sorted(cancelled)
     assert len(client.replies) == 0
 
 
@@ -262,7 +387,7 @@ async def _kill_in_flight(
     async def one(client: lsp.LspClient, n: int) -> None:
         try:
             got[n] = await ask(client, uri, n)
-        except BrokenPromiseError as exc:
+        except lsp.LspConnectionClosed as exc:
             broken[n] = exc
         if len(got) >= answered_first:
             enough.set()
@@ -287,7 +412,7 @@ async def _kill_in_flight(
             # Every caller has ended: no task hangs on a dead server.
             assert len(client.replies) == 0
             assert client.replies.closed
-            with pytest.raises(BrokenPromiseError, match=r"^the correlator is closed"):
+            with pytest.raises(lsp.LspConnectionClosed, match=CLOSED):
                 await client.hover(uri, 0, 0)
         assert process.returncode == -signal.SIGKILL
     return client, got, broken
@@ -298,11 +423,7 @@ async def test_server_killed_with_everything_in_flight(tmp_path: Path) -> None:
     client, got, broken = await _kill_in_flight(tmp_path, answered_first=0)
     assert got == {}
     assert sorted(broken) == list(range(200))
-    for exc in broken.values():
-        assert str(exc).startswith(
-            "the correlator was closed with 200 requests in flight"
-        )
-        assert isinstance(exc.__cause__, (ConnectionError, trio.BrokenResourceError))
+    check_closed_errors(broken)
     assert len(client.replies) == 0
 
 
@@ -313,9 +434,7 @@ async def test_server_killed_while_it_answers(tmp_path: Path) -> None:
     assert set(got) | set(broken) == set(range(200))
     assert not set(got) & set(broken)
     assert all(answers(n, kind, reply) for n, (kind, reply) in got.items())
-    for exc in broken.values():
-        assert str(exc).startswith("the correlator was closed with ")
-        assert isinstance(exc.__cause__, (ConnectionError, trio.BrokenResourceError))
+    check_closed_errors(broken)
     assert len(client.replies) == 0
 
 
@@ -544,7 +663,8 @@ async def test_scripted_replies_out_of_order_errors_and_strays(
                 )
             assert len(client.replies) == 0
     assert got == {"a": None, "b": (7, "nope", [1], "nope (code 7)"), "c": "C"}
-    assert client.late_replies == 2
+    stats = client.replies.statistics()
+    assert (stats.late_replies, stats.unknown_replies) == (0, 2)
     assert [r.getMessage() for r in caplog.records] == [
         "late or unknown reply 999",
         "late or unknown reply [1]",
@@ -577,7 +697,9 @@ async def test_scripted_cancelled_request_tells_the_server() -> None:
             {"jsonrpc": "2.0", "id": 0, "method": "window/workDoneProgress/create"}
         )
         assert (await server.receive())["id"] == 0
-        assert client.late_replies == 1
+        stats = client.replies.statistics()
+        assert (stats.late_replies, stats.unknown_replies) == (1, 0)
+        assert stats.quarantined == 1
 
 
 async def test_scripted_frames_split_and_joined_anyhow() -> None:
@@ -624,25 +746,36 @@ async def test_scripted_frames_split_and_joined_anyhow() -> None:
 async def test_scripted_garbage_breaks_the_connection_and_every_caller(
     data: bytes, match: str
 ) -> None:
-    errors: list[BaseException] = []
+    errors: dict[str, list[BaseException]] = {"inside": [], "outside": []}
 
-    async def call(client: lsp.LspClient) -> None:
+    async def call(client: lsp.LspClient, where: str) -> None:
         try:
             await client.request("x")
-        except BrokenPromiseError as exc:
-            errors.append(exc)
+        except lsp.LspConnectionClosed as exc:
+            errors[where].append(exc)
 
     client, server = pair()
-    with pytest.RaisesGroup(pytest.RaisesExc(lsp.LspProtocolError, match=match)):
-        async with running(client), trio.open_nursery() as nursery:
-            nursery.start_soon(call, client)
-            await server.receive()
-            await server.send_raw(data)
-    (error,) = errors
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(lsp.LspProtocolError, match=match), flatten_subgroups=True
+    ):
+        async with trio.open_nursery() as outer:
+            outer.start_soon(call, client, "outside")
+            async with running(client), trio.open_nursery() as nursery:
+                nursery.start_soon(call, client, "inside")
+                await server.receive()
+                await server.receive()
+                await server.send_raw(data)
+    # The reader's crash is reported once: the caller in its nursery ended
+    # cancelled, not with an error of its own. The caller outside got the
+    # client's error, caused by the crash.
+    assert errors["inside"] == []
+    (error,) = errors["outside"]
+    assert isinstance(error, lsp.LspConnectionClosed)
     assert isinstance(error.__cause__, lsp.LspProtocolError)
     assert len(client.replies) == 0
-    with pytest.raises(BrokenPromiseError, match=r"^the correlator is closed"):
+    with pytest.raises(lsp.LspConnectionClosed, match=CLOSED) as later:
         await client.request("y")
+    assert later.value is error
 
 
 @pytest.mark.parametrize(
@@ -670,7 +803,7 @@ async def test_scripted_end_of_stream_closes_everything() -> None:
     async def diagnostics() -> None:
         try:
             await client.wait_for_diagnostics("file:///never.py")
-        except BrokenPromiseError as exc:
+        except lsp.LspConnectionClosed as exc:
             errors.append(exc)
 
     async with trio.open_nursery() as nursery:
@@ -681,12 +814,12 @@ async def test_scripted_end_of_stream_closes_everything() -> None:
     assert client.replies.closed
     (error,) = errors
     assert str(error) == "the connection to the language server is closed"
-    with pytest.raises(BrokenPromiseError, match=r"^the correlator is closed"):
+    with pytest.raises(lsp.LspConnectionClosed, match=CLOSED) as later:
         await client.request("x")
+    # A clean end of the server's output: no cause.
+    assert later.value.__cause__ is None
     await client.finish()  # nothing to say to a server that is gone
-    with pytest.raises(
-        BrokenPromiseError, match=r"^the connection to the language server is closed$"
-    ):
+    with pytest.raises(lsp.LspConnectionClosed, match=CLOSED):
         client.notify("x")
     # A server request that comes after the end gets no answer, silently.
     client._answer({"id": 1, "method": "window/workDoneProgress/create"})  # pyright: ignore[reportPrivateUsage]
@@ -700,7 +833,7 @@ async def test_scripted_broken_server_input_closes_the_correlator() -> None:
     async def call() -> None:
         try:
             await client.request("x")
-        except BrokenPromiseError as exc:
+        except lsp.LspConnectionClosed as exc:
             errors.append(exc)
 
     await server_stream.receive_stream.aclose()

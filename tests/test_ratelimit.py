@@ -571,23 +571,127 @@ async def test_cancelled_head_hands_a_token_accrued_meanwhile(
 # -- several runs ----------------------------------------------------------------
 
 
-def test_reused_in_a_later_run_with_an_earlier_clock() -> None:
-    rate = RateLimiter(1, burst=2)
-    results: list[list[float]] = []
+# Module constants, as the docs suggest: each is used by several runs below.
+ACROSS_RUNS = RateLimiter(0.2)
+ACROSS_RUNS_BURST = RateLimiter(0.5, burst=3)
+
+
+def mock_clock_starting_at(start: float) -> trio.testing.MockClock:
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    clock.jump(start)
+    return clock
+
+
+# Where each run's clock starts: earlier, much later, a little later (less
+# than a refill: the case time alone would not make up for), the same.
+STARTS = [0.0, 1000.0, 5.0, 7.0, 0.0, 1e6, 1e6 + 2]
+
+
+@pytest.mark.parametrize("first_use", ["acquire", "acquire_nowait", "async with"])
+def test_each_run_starts_with_a_full_bucket(first_use: str) -> None:
+    # API.md section 5a: a RateLimiter made at import time and used in
+    # several trio.run calls in turn starts each run full, whatever the new
+    # clock reads compared with the last one. Each run drains both limiters
+    # (interleaved: the run check is per run, not per limiter), then waits
+    # exactly one refill for the next token.
+    limiters = [ACROSS_RUNS, ACROSS_RUNS_BURST]
+    log: list[tuple[float, list[float], list[float]]] = []
+
+    async def take(rate: RateLimiter) -> None:
+        if first_use == "acquire":
+            await rate.acquire()
+        elif first_use == "acquire_nowait":
+            rate.acquire_nowait()
+        else:
+            async with rate:
+                pass
 
     async def main() -> None:
-        await trio.sleep(50)
-        times: list[float] = []
-        for _ in range(4):
-            await acquire_and_record(rate, times)
-        results.append(times)
+        start = trio.current_time()
+        # Not used yet in this run: statistics() already shows it full.
+        full = [rate.statistics().tokens for rate in limiters]
+        for _ in range(3):
+            for rate in limiters:
+                if rate.statistics().tokens >= 1:
+                    await take(rate)
+        assert [rate.statistics().tokens for rate in limiters] == [0.0, 0.0]
+        for rate in limiters:
+            with pytest.raises(trio.WouldBlock):
+                rate.acquire_nowait()
+        waits: list[float] = []
+        for rate in limiters:
+            before = trio.current_time()
+            await rate.acquire()
+            waits.append(trio.current_time() - before)
+        log.append((trio.current_time() - start, full, waits))
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    # A fresh clock reads 50 s earlier than the last use: that time does not
-    # count, and the bucket goes on from where it was (empty).
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    assert results[0] == pytest.approx([50, 50, 51, 52])
-    assert results[1] == pytest.approx([51, 52, 53, 54])
+    for start in STARTS:
+        trio.run(main, clock=mock_clock_starting_at(start))
+        # Outside a run: the tokens as of the last use (the second limiter
+        # refilled 2.5 tokens while the first waited 5 s, then gave one);
+        # the next run starts full whatever this shows.
+        assert [rate.statistics().tokens for rate in limiters] == pytest.approx(
+            [0.0, 1.5]
+        )
+    for elapsed, full, waits in log:
+        assert full == [1.0, 3.0]
+        # The draining took no time; then 1 / rate for the next token each
+        # (the second limiter's refill overlaps the first's wait).
+        assert waits == pytest.approx([5.0, 0.0])
+        assert elapsed == pytest.approx(5.0)
+
+
+def test_each_run_starts_full_on_trios_real_clock() -> None:
+    # trio's own clock starts each run at a random offset: the bucket is
+    # full at the first use of each run, so draining it never blocks.
+    rate = RateLimiter(0.01, burst=4)
+
+    async def main() -> None:
+        for _ in range(4):
+            rate.acquire_nowait()
+        with pytest.raises(trio.WouldBlock):
+            rate.acquire_nowait()
+
+    for _ in range(5):
+        trio.run(main)
+
+
+def test_acquire_nowait_outside_a_run_takes_nothing() -> None:
+    rate = RateLimiter(1, burst=2)
+    before = rate.statistics()
+
+    async def main() -> None:
+        rate.acquire_nowait()
+
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            rate.acquire_nowait()
+        assert rate.statistics() == before
+        trio.run(main, clock=mock_clock_starting_at(10))
+        before = RateLimiterStatistics(tasks_waiting=0, tokens=1.0)
+        assert rate.statistics() == before
+
+
+def test_a_run_that_ends_with_tasks_waiting_leaves_none() -> None:
+    # Waiters cancelled by the end of their run leave the queue, so the next
+    # run finds nobody ahead of it.
+    rate = RateLimiter(0.1)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(rate.acquire)
+            await trio.testing.wait_all_tasks_blocked()
+            assert rate.statistics().tasks_waiting == 2
+            nursery.cancel_scope.cancel()
+        assert rate.statistics() == RateLimiterStatistics(tasks_waiting=0, tokens=0.0)
+
+    async def next_run() -> None:
+        assert rate.statistics() == RateLimiterStatistics(tasks_waiting=0, tokens=1.0)
+        rate.acquire_nowait()
+
+    trio.run(main, clock=mock_clock_starting_at(0))
+    trio.run(next_run, clock=mock_clock_starting_at(0))
 
 
 # -- properties ------------------------------------------------------------------

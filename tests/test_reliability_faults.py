@@ -358,19 +358,24 @@ def _check_callers(session: _Session, requests: int) -> list[BrokenPromiseError]
         else:
             assert isinstance(each, outcome.Error)
             assert isinstance(each.error, BrokenPromiseError)
-            # "in flight" counts the resolved callers that had not left their
-            # 'with' block yet, too.
+            # "in flight" counts the requests without a reply: an answered
+            # key is freed at once, even while its caller is still in its
+            # 'with' block.
+            unanswered = requests - len(session.answered)
             assert re.fullmatch(
-                rf"the correlator was closed with \d+ requests in flight, so no "
-                rf"reply will come for key {msg_id}",
+                rf"the correlator was closed with {unanswered} requests in flight, "
+                rf"so no reply will come for key {msg_id}",
                 str(each.error),
             )
             broken.append(each.error)
     assert len(broken) == requests - len(session.answered)
     assert session.replies.closed
     assert len(session.replies) == 0
-    with pytest.raises(BrokenPromiseError, match=r"^the correlator is closed, so "):
-        session.replies.expect(requests)
+    with (
+        pytest.raises(BrokenPromiseError, match=r"^the correlator is closed, so "),
+        session.replies.expect(requests),
+    ):
+        pytest.fail("a closed correlator registers nothing")  # pragma: no cover
     assert len(session.replies) == 0
     return broken
 

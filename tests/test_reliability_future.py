@@ -429,17 +429,25 @@ class FutureMachine(RuleBasedStateMachine):
     def _op_cancel_waiter(self, wm: _WaiterModel, fresh: bool) -> None:
         # A waiter that has not run yet (started in this burst) is cancelled
         # at its first checkpoint, whatever the future does. A parked one is
-        # cancelled only if nothing woke it first: once woken by a settle,
-        # get() returns without another checkpoint.
-        if not wm.finished and (fresh or wm.fm.answer is None):
+        # cancelled if nothing woke it first, or if a failure woke it
+        # (cancellation wins over a stored failure); once woken by a value,
+        # get() returns it without another checkpoint.
+        if not wm.finished and (
+            fresh or wm.fm.answer is None or isinstance(wm.fm.answer, outcome.Error)
+        ):
             wm.expect_cancelled = True
         wm.scope.cancel()
 
     def _op_cancel_join(self, jm: _JoinModel) -> None:
         # wait_all/wait_any/wait_settled return without a checkpoint once
-        # woken; as_completed goes back to __anext__, a checkpoint, so it is
-        # cancelled whenever it has not finished.
-        if not jm.finished and (jm.kind == "as_completed" or jm.expected is None):
+        # woken, except a wait_all woken by a failure (cancellation wins over
+        # a stored failure); as_completed goes back to __anext__, a
+        # checkpoint, so it is cancelled whenever it has not finished.
+        if not jm.finished and (
+            jm.kind == "as_completed"
+            or jm.expected is None
+            or (jm.kind == "wait_all" and jm.expected == "failure")
+        ):
             jm.cancelled = True
         jm.scope.cancel()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import re
+import weakref
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ import trio.testing
 from trio_promise import BrokenPromiseError, Future, RateLimiter, spawn
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Awaitable, Callable
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 
 # What a future gets when its own scope stopped the task.
 THROUGH_SCOPE = r"was cancelled through its cancel_scope before it produced a result$"
@@ -479,124 +479,71 @@ async def test_shielded_scope_keeps_the_task_running(
 # -- a scope serves one task ----------------------------------------------------------------
 
 
-async def test_scope_reused_for_a_second_task(
+GIVEN_TWICE = (
+    r"^spawn\(\): this cancel_scope was already given to another spawn\(\) \(a "
+    r"trio\.CancelScope serves one 'with' block, so one task\); pass a fresh "
+    r"trio\.CancelScope\(\) to each spawn\(\)$"
+)
+ENTERED = (
+    r"^spawn\(\): this cancel_scope was already entered by a 'with' block \(a "
+    r"trio\.CancelScope serves one 'with' block, so one task\); pass a fresh "
+    r"trio\.CancelScope\(\) to each spawn\(\)$"
+)
+
+
+def refused_at_once(nursery: trio.Nursery, scope: trio.CancelScope, message: str) -> None:
+    """spawn() with ``scope`` raises ``message`` at the call: no task, no checkpoint."""
+    before = len(nursery.child_tasks)
+    with trio.testing.assert_no_checkpoints(), pytest.raises(RuntimeError, match=message):
+        spawn(nursery, job, 2, 1, name="second", cancel_scope=scope)
+    assert len(nursery.child_tasks) == before
+
+
+@pytest.mark.parametrize("propagate", [True, False])
+@pytest.mark.parametrize("when", ["before it starts", "while it runs", "after it ended"])
+async def test_one_scope_given_to_two_spawns(
+    autojump_clock: trio.testing.MockClock, when: str, propagate: bool
+) -> None:
+    # The second spawn() is refused at the call, whatever trio's (randomized)
+    # start order would have been; the first task and the nursery go on.
+    # Repeated: the start order changes from run to run, the answer must not.
+    for _ in range(10):
+        scope = trio.CancelScope()
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:  # raises nothing
+            first = spawn(
+                nursery, job, 1, 5, name="first", cancel_scope=scope, propagate=propagate
+            )
+            if when == "while it runs":
+                await trio.testing.wait_all_tasks_blocked()
+            elif when == "after it ended":
+                assert await first.get() == 1
+            refused_at_once(nursery, scope, GIVEN_TWICE)
+        assert trio.current_time() == start + 5
+        assert first.get_nowait() == 1
+
+
+async def test_the_refused_scope_still_cancels_its_one_task(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     scope = trio.CancelScope()
     async with trio.open_nursery() as nursery:
         first = spawn(nursery, job, 1, 5, name="first", cancel_scope=scope)
-        await trio.testing.wait_all_tasks_blocked()  # first is in the scope
-        second = spawn(
-            nursery, job, 2, 1, name="second", cancel_scope=scope, propagate=False
-        )
-        with pytest.raises(
-            RuntimeError, match=ALREADY_USED.format(name="second")
-        ) as info:
-            await second.get()
-        assert trio.current_time() == 0
-    # trio's own refusal is the cause.
-    assert isinstance(info.value.__cause__, RuntimeError)
-    assert str(info.value.__cause__) == (
-        "Each CancelScope may only be used for a single 'with' block"
-    )
-    # The first task is unaffected.
-    assert trio.current_time() == 5
-    assert first.get_nowait() == 1
-
-
-async def test_scope_reused_still_cancels_only_the_first_task(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    scope = trio.CancelScope()
-    async with trio.open_nursery() as nursery:
-        first = spawn(nursery, job, 1, 5, name="first", cancel_scope=scope)
-        await trio.testing.wait_all_tasks_blocked()
-        second = spawn(
-            nursery, job, 2, 1, name="second", cancel_scope=scope, propagate=False
-        )
-        await trio.testing.wait_all_tasks_blocked()
+        sibling = spawn(nursery, job, 3, 5, name="sibling")
+        refused_at_once(nursery, scope, GIVEN_TWICE)
+        await trio.sleep(1)
         scope.cancel()
     assert_broken_through_scope(first, "first")
-    with pytest.raises(RuntimeError, match=ALREADY_USED.format(name="second")):
-        second.get_nowait()
+    assert sibling.get_nowait() == 3
 
 
-async def test_one_scope_given_to_two_spawns_at_once(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    # Neither task has started when the second spawn() is called, so which
-    # one enters the scope first is trio's (randomized) scheduling order:
-    # one answers, the other gets the RuntimeError; neither is left pending.
-    scope = trio.CancelScope()
-    async with trio.open_nursery() as nursery:
-        futures = [
-            spawn(nursery, job, n, 1, name=f"task {n}", cancel_scope=scope,
-                  propagate=False)
-            for n in (1, 2)
-        ]
-    values: list[int] = []
-    errors: list[str] = []
-    for fut in futures:
-        try:
-            values.append(fut.get_nowait())
-        except RuntimeError as exc:
-            errors.append(str(exc))
-    assert len(values) == len(errors) == 1
-    [loser] = {1, 2} - set(values)
-    assert re.match(ALREADY_USED.format(name=f"task {loser}"), errors[0])
-
-
-async def test_scope_reused_after_the_first_task_ended_propagates(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    # The reuse is a bug, and with propagate=True (the default) the nursery
-    # hears of it like of any failing task.
-    scope = trio.CancelScope()
-    first = second = Future[int]()
-    with pytest.RaisesGroup(
-        pytest.RaisesExc(RuntimeError, match=ALREADY_USED.format(name="second"))
-    ):
-        async with trio.open_nursery() as nursery:
-            first = spawn(nursery, job, 1, 1, name="first", cancel_scope=scope)
-            assert await first.get() == 1
-            second = spawn(nursery, job, 2, 1, name="second", cancel_scope=scope)
-    assert first.get_nowait() == 1
-    with pytest.raises(RuntimeError, match=ALREADY_USED.format(name="second")):
-        second.get_nowait()
-
-
-async def test_scope_reused_while_the_first_runs_fails_the_nursery(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    # With propagate=True the second task's RuntimeError goes to the nursery,
-    # which cancels its other tasks, the first one included: it breaks.
-    scope = trio.CancelScope()
-    first = second = Future[int]()
-    with pytest.RaisesGroup(
-        pytest.RaisesExc(RuntimeError, match=ALREADY_USED.format(name="second"))
-    ):
-        async with trio.open_nursery() as nursery:
-            first = spawn(nursery, job, 1, 5, name="first", cancel_scope=scope)
-            await trio.testing.wait_all_tasks_blocked()
-            second = spawn(nursery, job, 2, 1, name="second", cancel_scope=scope)
-    assert trio.current_time() == 0
-    with pytest.raises(BrokenPromiseError, match=broken_by_cancel("first")):
-        first.get_nowait()
-    with pytest.raises(RuntimeError, match=ALREADY_USED.format(name="second")):
-        second.get_nowait()
-
-
-async def test_scope_the_user_already_entered(
+async def test_a_scope_the_user_already_entered(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with trio.open_nursery() as nursery:
         with trio.CancelScope() as scope:
-            fut = spawn(
-                nursery, job, 1, 1, name="entered", cancel_scope=scope,
-                propagate=False,
-            )
-            with pytest.raises(RuntimeError, match=ALREADY_USED.format(name="entered")):
-                await fut.get()
+            refused_at_once(nursery, scope, ENTERED)
+            await trio.lowlevel.checkpoint()
             # The user's own block is unaffected.
             assert not scope.cancel_called
         assert not scope.cancelled_caught
@@ -607,56 +554,149 @@ async def test_the_nurserys_own_scope_is_not_a_task_scope(
 ) -> None:
     # A likely slip: the nursery's scope is entered already (by the nursery).
     async with trio.open_nursery() as nursery:
-        fut = spawn(
-            nursery, job, 1, 1, name="slip", cancel_scope=nursery.cancel_scope,
-            propagate=False,
-        )
-        with pytest.raises(RuntimeError, match=ALREADY_USED.format(name="slip")):
-            await fut.get()
+        refused_at_once(nursery, nursery.cancel_scope, ENTERED)
     assert not nursery.cancel_scope.cancel_called
 
 
-async def test_scope_the_user_entered_and_left(
+async def test_a_scope_the_user_entered_and_left(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     with trio.CancelScope() as scope:
         await trio.lowlevel.checkpoint()
-    fut: Future[int] = Future()
-    with pytest.RaisesGroup(
-        pytest.RaisesExc(RuntimeError, match=ALREADY_USED.format(name="used"))
-    ):
-        async with trio.open_nursery() as nursery:
-            fut = spawn(nursery, job, 1, 1, name="used", cancel_scope=scope)
-    with pytest.raises(RuntimeError, match=ALREADY_USED.format(name="used")):
-        fut.get_nowait()
+    async with trio.open_nursery() as nursery:
+        refused_at_once(nursery, scope, ENTERED)
+
+
+async def test_a_scope_entered_after_spawn_before_the_task_starts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The one reuse spawn() cannot see at the call: the caller enters the
+    # scope itself before the task has started. The task then fails with a
+    # RuntimeError that says so, with trio's refusal as its cause; with
+    # propagate=True the nursery hears of it, as of any failing task.
+    for propagate in (False, True):
+        fut: Future[int] = Future()
+        with contextlib.ExitStack() as stack:
+            if propagate:
+                stack.enter_context(
+                    pytest.RaisesGroup(
+                        pytest.RaisesExc(RuntimeError, match=ALREADY_USED.format(name="late"))
+                    )
+                )
+            async with trio.open_nursery() as nursery:
+                scope = trio.CancelScope()
+                fut = spawn(
+                    nursery, job, 1, 1, name="late", cancel_scope=scope,
+                    propagate=propagate,
+                )
+                with scope:
+                    await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(RuntimeError, match=ALREADY_USED.format(name="late")) as info:
+            fut.get_nowait()
+        assert isinstance(info.value.__cause__, RuntimeError)
+        assert str(info.value.__cause__) == (
+            "Each CancelScope may only be used for a single 'with' block"
+        )
+
+
+async def test_a_spawn_that_failed_leaves_its_scope_usable(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # No task took the scope, so another spawn() may have it.
+    scope = trio.CancelScope()
+
+    def not_async() -> int:
+        return 1
+
+    async with trio.open_nursery() as closed:
+        pass
+    with pytest.raises(TypeError, match=r"is it missing 'async def'\?$"):
+        spawn(closed, not_async, cancel_scope=scope)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match=r"^Nursery is closed to new arrivals$"):
+        spawn(closed, job, 1, 1, cancel_scope=scope)
+    async with trio.open_nursery() as nursery:
+        fut = spawn(nursery, job, 1, 1, name="finally", cancel_scope=scope)
+    assert fut.get_nowait() == 1
+
+
+async def test_scopes_given_are_not_kept_alive(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The record of scopes given to spawn() holds them weakly: once a task
+    # has ended and the caller drops its scope, nothing of it is left.
+    scopes = [trio.CancelScope() for _ in range(100)]
+    refs = [weakref.ref(scope) for scope in scopes]
+    async with trio.open_nursery() as nursery:
+        while scopes:
+            spawn(nursery, job, 1, 1, cancel_scope=scopes.pop())
+    del scopes
+    assert all(ref() is None for ref in refs)
 
 
 # -- argument errors, at once -------------------------------------------------------------
 
 
-async def test_fail_at_is_not_a_cancel_scope() -> None:
-    # fail_at() (like fail_after()) is a context manager around a scope, not
-    # a scope itself. (move_on_at() and move_on_after() return a CancelScope:
-    # those are accepted.)
+def timeout_hint(name: str) -> str:
+    return (
+        r"^spawn\(\): cancel_scope must be a trio\.CancelScope or None, got "
+        # The repr is shortened (a message stays short for anything).
+        r"_GeneratorContextManager <contextlib\._GeneratorContex[^;]*>; "
+        rf"trio\.{name}\(\) makes a context manager around a scope, not a scope: "
+        r"pass trio\.CancelScope\(deadline=\.\.\.\) instead \(when it expires, the "
+        r"future gets BrokenPromiseError\)$"
+    )
+
+
+@pytest.mark.parametrize("name", ["fail_after", "fail_at"])
+async def test_fail_after_is_not_a_cancel_scope(name: str) -> None:
+    # fail_after() and fail_at() are context managers around a scope, not
+    # scopes: refused at once, with a pointer to CancelScope(deadline=...).
+    # (move_on_after() and move_on_at() return a CancelScope: accepted.)
     started: list[int] = []
 
     async def record() -> None:
         started.append(1)
         await trio.lowlevel.checkpoint()
 
+    bad = trio.fail_after(5) if name == "fail_after" else trio.fail_at(5)
     async with trio.open_nursery() as nursery:
-        bad = trio.fail_at(trio.current_time() + 1)
         with (
             trio.testing.assert_no_checkpoints(),
-            pytest.raises(
-                TypeError,
-                match=r"^spawn\(\): cancel_scope must be a trio\.CancelScope or None, "
-                # The repr is shortened (a message stays short for anything).
-                r"got _GeneratorContextManager <contextlib\._GeneratorContex.*>$",
-            ),
+            pytest.raises(TypeError, match=timeout_hint(name)),
         ):
             spawn(nursery, record, cancel_scope=bad)  # type: ignore[arg-type]
     assert started == []
+
+
+async def test_other_context_managers_get_no_timeout_hint() -> None:
+    # Only trio's own timeout helpers get the hint: a context manager of the
+    # user's, even one named like them, gets the plain refusal.
+    @contextlib.contextmanager
+    def fail_after(seconds: float) -> Generator[None]:
+        yield
+
+    async with trio.open_nursery() as nursery:
+        for bad in (fail_after(5), contextlib.nullcontext()):
+            with pytest.raises(
+                TypeError,
+                match=r"^spawn\(\): cancel_scope must be a trio\.CancelScope or None, "
+                r"got [a-zA-Z_]+ <contextlib\.[a-zA-Z_.]+ object at 0x[0-9a-f]+>$",
+            ):
+                spawn(nursery, job, 1, 1, cancel_scope=bad)  # type: ignore[arg-type]
+        assert len(nursery.child_tasks) == 0
+
+
+async def test_move_on_after_is_a_cancel_scope(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Its deadline counts from when the task enters it: the task's start.
+    await trio.sleep(3)
+    async with trio.open_nursery() as nursery:
+        fut = spawn(
+            nursery, job, 1, 10, name="move on", cancel_scope=trio.move_on_after(2)
+        )
+    assert trio.current_time() == 5
+    assert_broken_through_scope(fut, "move on")
 
 
 async def test_plain_object_is_not_a_cancel_scope() -> None:
@@ -779,11 +819,16 @@ async def test_failures_inside_a_scope_leave_no_cyclic_garbage(
             del failing
             scope = trio.CancelScope()
             first = spawn(nursery, job, 1, 1, cancel_scope=scope)
-            await trio.testing.wait_all_tasks_blocked()
-            reused = spawn(nursery, job, 2, 1, cancel_scope=scope, propagate=False)
+            with contextlib.suppress(RuntimeError):  # refused at the call
+                spawn(nursery, job, 2, 1, cancel_scope=scope)
+            # Entered by the caller before the task starts: the task fails.
+            late_scope = trio.CancelScope()
+            late = spawn(nursery, job, 2, 1, cancel_scope=late_scope, propagate=False)
+            with late_scope:
+                await trio.testing.wait_all_tasks_blocked()
             with contextlib.suppress(RuntimeError):
-                await reused.get()
-            del reused
+                await late.get()
+            del late
             assert await first.get() == 1
 
     await assert_no_cyclic_garbage(one_round)

@@ -558,11 +558,29 @@ class AIter:
             raise StopAsyncIteration from None
 
 
+async def agen(items: Iterable[int]) -> AsyncIterator[int]:
+    """An async generator that never yields to trio either.
+
+    gather_map closes one that it stops reading (here: cancelled after its
+    first item), in its own task: that path is swept too.
+    """
+    try:
+        for item in items:
+            yield await Ready(item)
+    finally:
+        await Ready(None)
+
+
 def _gather_map_helper(
-    limit: int | None, settled: bool, make: Callable[[], Iterable[int] | AIter]
+    limit: int | None,
+    settled: bool,
+    make: Callable[[], Iterable[int] | AIter | AsyncIterator[int]],
+    limiter: trio.CapacityLimiter | None = None,
 ) -> Callable[[], Awaitable[object]]:
     async def helper() -> object:
-        return await gather_map(cached, make(), limit=limit, settled=settled)
+        return await gather_map(
+            cached, make(), limit=limit, settled=settled, limiter=limiter
+        )
 
     return helper
 
@@ -572,6 +590,13 @@ HELPERS: dict[str, Callable[[], Awaitable[object]]] = {
     "gather": lambda: gather(cached, cached),
     "race": lambda: race(cached, cached),
     "race of failures": lambda: race(partial(raise_now, 1), cached),
+    "gather limiter=": lambda: gather(cached, cached, limiter=trio.CapacityLimiter(1)),
+    "race limiter=": lambda: race(
+        partial(raise_now, 1), cached, limiter=trio.CapacityLimiter(1)
+    ),
+    "gather_map limiter=": _gather_map_helper(
+        2, False, lambda: [1, 2, 3], trio.CapacityLimiter(1)
+    ),
     **{
         f"gather_map limit={limit} settled={settled} {kind}": _gather_map_helper(
             limit, settled, make
@@ -583,6 +608,8 @@ HELPERS: dict[str, Callable[[], Awaitable[object]]] = {
             ("empty", list[int]),
             ("async", lambda: AIter([1, 2, 3])),
             ("empty async", lambda: AIter([])),
+            ("async generator", lambda: agen([1, 2, 3])),
+            ("empty async generator", lambda: agen([])),
         )
     },
 }
@@ -901,4 +928,21 @@ async def test_gather_map_cancelled_while_waiting_for_a_limiter(
     # One ran (and was cancelled); two never got the limiter, and their
     # coroutines were closed (else Python would warn, an error here).
     assert tracker.started == tracker.cancelled == 1
+    assert limiter.borrowed_tokens == 0
+
+
+async def test_limited_failures_leave_no_cyclic_garbage() -> None:
+    # The frames that a limited call's failure passes through (run_limited,
+    # the racer's attempt) keep nothing that leads back to it.
+    limiter = trio.CapacityLimiter(2)
+    with no_cyclic_garbage():
+        for _ in range(100):
+            with suppress(ExceptionGroup):
+                await race(partial(raise_now, 1), partial(raise_now, 2), limiter=limiter)
+            with suppress(ExceptionGroup):
+                await gather(partial(raise_now, 1), cached, limiter=limiter)
+            results = await gather_map(
+                raise_now, [1, 2], limit=1, limiter=(limiter,), settled=True
+            )
+            del results
     assert limiter.borrowed_tokens == 0

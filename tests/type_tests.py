@@ -11,7 +11,7 @@ as unused.
 from __future__ import annotations
 
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import outcome
 import trio
@@ -21,6 +21,7 @@ from trio_promise import (
     AmapIterator,
     AsCompleted,
     Correlator,
+    CorrelatorStatistics,
     Future,
     FutureStatistics,
     RateLimiter,
@@ -181,6 +182,33 @@ async def check_gather() -> None:
     assert_type(posts, int)
     await gather(fetch)  # type: ignore[arg-type]
     await gather(count, 1)  # type: ignore[call-overload]
+    # limiter= keeps the types per position, at every arity.
+    capacity = trio.CapacityLimiter(2)
+    assert_type(await gather(limiter=capacity), tuple[()])
+    assert_type(await gather(count, limiter=capacity), tuple[int])
+    assert_type(await gather(count, label, limiter=capacity), tuple[int, str])
+    assert_type(
+        await gather(count, label, flag, limiter=(capacity, RateLimiter(5))),
+        tuple[int, str, bool],
+    )
+    assert_type(
+        await gather(count, label, flag, nothing, limiter=capacity),
+        tuple[int, str, bool, None],
+    )
+    assert_type(
+        await gather(count, label, flag, nothing, count, limiter=capacity),
+        tuple[int, str, bool, None, int],
+    )
+    assert_type(
+        await gather(count, label, flag, nothing, count, label, limiter=None),
+        tuple[int, str, bool, None, int, str],
+    )
+    assert_type(
+        await gather(count, count, count, count, count, count, count, limiter=capacity),
+        tuple[int, ...],
+    )
+    await gather(count, limiter=5)  # type: ignore[call-overload]
+    await gather(count, limiter=[capacity])  # type: ignore[call-overload]
 
 
 async def check_gather_map() -> None:
@@ -200,6 +228,10 @@ async def check_race() -> None:
     assert_type(await race(label, label), str)
     await race()  # type: ignore[call-overload]
     await race(fetch)  # type: ignore[arg-type]
+    capacity = trio.CapacityLimiter(2)
+    assert_type(await race(count, limiter=capacity), int)
+    assert_type(await race(label, label, limiter=(capacity, RateLimiter(5))), str)
+    await race(count, limiter=5)  # type: ignore[call-overload]
 
 
 async def check_joins(futs: list[Future[int]], texts: set[Future[str]]) -> None:
@@ -367,3 +399,31 @@ async def correlator_checks() -> None:
     as_object: Correlator[int, object] = replies  # type: ignore[assignment]
     narrow: Correlator[bool, str] = replies  # type: ignore[assignment]
     del as_object, narrow
+
+
+def correlator_ids_checks() -> None:
+    ids: Correlator[int, dict[str, object]] = Correlator(
+        keys=range(1, 2**16), quarantine=60.0
+    )
+    assert_type(ids.next_key(), int)
+    assert_type(Correlator(keys=range(3)), Correlator[int, Any])
+    Correlator(quarantine=1)
+    Correlator(quarantine=0.5)
+    # With keys=, the keys are ints.
+    by_name: Correlator[str, int] = Correlator(keys=range(3))  # type: ignore[assignment]
+    Correlator(keys=[1, 2])  # type: ignore[call-overload]
+    Correlator(quarantine="60")  # type: ignore[call-overload]
+    Correlator(range(3))  # type: ignore[call-overload]
+    stats = ids.statistics()
+    assert_type(stats, CorrelatorStatistics)
+    assert_type(stats.in_flight, int)
+    assert_type(stats.quarantined, int)
+    assert_type(stats.late_replies, int)
+    assert_type(stats.unknown_replies, int)
+    stats.late_replies = 0  # type: ignore[misc]
+    ids.close(error=ConnectionError("closed"))
+    ids.close(OSError("stream broke"), error=ConnectionError("closed"))
+    ids.close(error=ConnectionError)  # type: ignore[arg-type]
+    ids.close(error=KeyboardInterrupt())  # type: ignore[arg-type]
+    ids.close(None, ConnectionError("closed"))  # type: ignore[call-arg]
+    del by_name

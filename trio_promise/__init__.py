@@ -21,6 +21,7 @@ Everything is importable from here: ``from trio_promise import Future``.
 from ._amap import AmapIterator as AmapIterator
 from ._amap import amap as amap
 from ._correlator import Correlator as Correlator
+from ._correlator import CorrelatorStatistics as CorrelatorStatistics
 from ._exceptions import AlreadySetError as AlreadySetError
 from ._exceptions import BrokenPromiseError as BrokenPromiseError
 from ._future import Future as Future
@@ -44,6 +45,7 @@ __all__ = [
     "AsCompleted",
     "BrokenPromiseError",
     "Correlator",
+    "CorrelatorStatistics",
     "Future",
     "FutureStatistics",
     "RateLimiter",

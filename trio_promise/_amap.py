@@ -18,6 +18,11 @@ only at ``await``: the feeder (reads ``items``, starts a task per item), the
 calls (one task each, named after ``async_fn``), and the consumer (the loop).
 Each change of the state that must happen as a unit (start an item, finish
 it, take a pair, end the input) is one synchronous, KI-protected method.
+
+A failure (of a call, or of the input) is told to the consumer through the
+state (``failed``, and a wake-up), not only through the nursery's
+cancellation: the loop may run inside a shielded scope, which that
+cancellation never reaches (trio's memory channels end such a loop too).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from ._tasks import (
     capture,
     check_limit,
     close_input,
+    next_or_nothing,
     open_items,
     run_call,
 )
@@ -177,7 +183,7 @@ class _Amap:
                     # read no further item. (A cheap test: no coroutine.)
                     return
                 if sync_items is not None:
-                    item = next(sync_items, NOTHING)
+                    item = next_or_nothing(sync_items)
                 else:
                     item = await anext_or_nothing(
                         cast("AsyncIterator[Any]", self.async_items)
@@ -468,6 +474,9 @@ class AmapIterator(Generic[P_co]):
     Each step is a checkpoint (a cancel point and a schedule point), also
     when a pair is ready at once; a step that is cancelled takes no pair.
     Taking a pair frees its item's slot (see ``limit`` in :func:`amap`).
+    Once a call (without ``settled=True``) or ``items`` has failed, the
+    iterator hands over no further pair and ends, also inside a shielded
+    scope; the failure comes out of the ``async with``.
 
     Use it in the task that entered the ``async with`` block, or in a task
     started inside the block, one task at a time; anything else, and
@@ -489,7 +498,8 @@ class AmapIterator(Generic[P_co]):
         """Wait for the next pair and return it; a checkpoint.
 
         Raises:
-            StopAsyncIteration: every item has been read, run and taken.
+            StopAsyncIteration: every item has been read, run and taken, or
+                a call or ``items`` failed (the ``async with`` raises it).
             RuntimeError: used after its ``async with`` block, from two tasks
                 at once, or from a task outside the block.
         """
@@ -580,23 +590,36 @@ def amap(
     its slot meanwhile.
 
     **Where exceptions go.** By default the first call to fail cancels the
-    others (and the loop, which is inside the nursery), and the ``async
-    with`` raises the nursery's ``ExceptionGroup``, unchanged. With
-    ``settled=True`` every item runs and each ``Exception`` comes as a fresh
-    ``outcome.Error`` in its pair, in place of the result (a
-    ``BaseException`` such as ``KeyboardInterrupt`` still propagates). An
-    exception raised by ``items`` itself cancels the calls and arrives in
-    the group, and so does an exception raised in the loop body, as in any
-    nursery. A function missing ``async`` is a ``TypeError`` in the group
-    too (``async_fn(item)`` is called when its task is started, as
-    ``start_soon`` does).
+    others, the loop stops yielding and ends, and the ``async with`` raises
+    the nursery's ``ExceptionGroup``, unchanged. The loop learns that the
+    run is over without being cancelled, so a loop inside a shielded scope
+    ends too. With ``settled=True`` every item runs and each ``Exception``
+    comes as a fresh ``outcome.Error`` in its pair, in place of the result
+    (a ``BaseException`` such as ``KeyboardInterrupt`` still propagates). An
+    exception raised by ``items`` itself cancels the calls, ends the loop
+    and arrives in the group. A lone exception raised by the loop body (or a
+    ``trio.fail_after`` around the loop or the block: ``TooSlowError``)
+    comes out of the ``async with`` as itself, not wrapped, as
+    ``trio.as_safe_channel`` does; together with a failure of a call, both
+    come in the group. A function missing ``async`` (or an async generator
+    function) is a plain ``TypeError`` too, raised by the ``async with``
+    before any call starts: ``async_fn(item)`` is called when the item's
+    task is started, as ``start_soon`` does, and the first item's call
+    shows the slip (a later item's, in the group).
 
     **Cancellation and leaving early.** Each step of the loop is a
     checkpoint. When the block is left before the end (``break``, an
     exception, a cancellation from outside), the calls still running are
     cancelled, no further item is read, and the ``async with`` returns only
-    when every task has ended. ``items`` is not closed: like a ``for`` loop,
-    ``amap`` leaves the rest of it to its owner.
+    when every task has ended. An async generator given as ``items`` that
+    ``amap`` stops reading is closed (``aclose()``) before the ``async
+    with`` returns, in ``amap``'s own task and in a shielded scope, so that
+    an ``await`` in its ``finally`` runs to the end. Other async iterables
+    (a memory channel) and plain iterators are not closed: like a ``for``
+    loop, ``amap`` leaves the rest of them to their owner.
+
+    ``async for`` directly over ``amap(...)`` (without ``async with``) is a
+    ``TypeError`` that says to write ``async with amap(...) as results:``.
 
     Args:
         async_fn: an async function of one argument.
@@ -617,9 +640,11 @@ def amap(
 
     Raises:
         TypeError: ``async_fn`` is not callable, ``items`` is neither an
-            iterable nor an async iterable, ``limit`` is not an ``int``, or
-            ``limiter`` is not usable with ``async with``; raised by the
-            ``amap(...)`` call itself, before any checkpoint.
+            iterable nor an async iterable (or is a coroutine: a missing
+            ``await``), ``limit`` is not an ``int``, or ``limiter`` is not
+            usable with ``async with``; raised by the ``amap(...)`` call
+            itself, before any checkpoint. A ``TypeError`` raised by the
+            iterable's own ``__iter__`` propagates unchanged.
         ValueError: ``limit`` is less than 1; raised like the ``TypeError``.
     """
     check_async_fn(async_fn, "amap")

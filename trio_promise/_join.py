@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 import trio
 
-from ._future import _PENDING, Future, add_hook, has_failed, remove_hook
+from ._future import _PENDING, Future, add_hook, cancelled_now, has_failed, remove_hook
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -175,7 +175,12 @@ async def _wait_all(futs: list[Future[T]], fail_fast: bool) -> Future[T] | None:
             return failed
         join.cursor = first_pending
         await join.park()
-        return join.failed
+        failed = join.failed
+        if failed is not None and cancelled_now():
+            # Cancellation wins over a stored failure, as in Future.get():
+            # only the failure path pays for the check.
+            await trio.lowlevel.checkpoint_if_cancelled()
+        return failed
     finally:
         if first_pending >= 0:
             for fut in futs[join.cursor :]:
@@ -198,6 +203,9 @@ async def wait_all(futures: Iterable[Future[T]]) -> list[T]:
     Always a checkpoint, also on empty or already-settled input. Cancelling
     the waiting task raises ``trio.Cancelled`` as usual and leaves the futures
     untouched. Costs O(n) for n futures: no task per future, no polling.
+    Cancellation wins over a stored failure (as in :meth:`Future.get`): a
+    join woken by a failure, whose task has been cancelled by the time it
+    resumes, raises ``trio.Cancelled``, not the failure.
 
     Example::
 

@@ -1,4 +1,6 @@
-"""Limits that compose: ``limiter=`` in spawn() and gather_map().
+"""Limits that compose: ``limiter=`` in every helper that starts tasks.
+
+spawn(), gather(), gather_map(), race() and amap() take it.
 
 A limiter is any object usable as ``async with limiter:`` by many tasks at
 once: ``trio.CapacityLimiter``, ``trio.Semaphore``, ``trio_promise.RateLimiter``,

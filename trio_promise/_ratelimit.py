@@ -22,10 +22,14 @@ The bucket, and why it cannot drift:
   ``trio.testing.MockClock`` (tests run on the autojump clock in no real
   time).
 * A ``RateLimiter`` may be created outside ``trio.run`` (at import time, as
-  a module constant), where there is no clock. So ``_last`` is ``None`` until
-  the first use inside a run: the bucket is full at that first use, whenever
-  it comes. Time before the first use does not count, which is what "starts
-  full" means.
+  a module constant), where there is no clock, and used in several runs in
+  turn. Each run has a clock of its own, which may read earlier or later
+  than the last one did (trio's real clock starts at a random offset, a
+  ``MockClock`` where it is told to), so readings from two runs cannot be
+  compared. ``_run`` remembers the run of the last use (an object that
+  ``_RUN`` holds for that run only); at the first use in another run the
+  bucket is full again and the clock restarts from there. Time before the
+  first use in a run does not count, which is what "starts full" means.
 
 Waiting, first come first served:
 
@@ -54,6 +58,11 @@ import trio
 from ._future import short_repr
 
 __all__ = ["RateLimiter", "RateLimiterStatistics"]
+
+# One object per trio.run, made by the first RateLimiter used in that run:
+# how a limiter tells a new run from the one it was last used in, without
+# keeping anything of the old run alive.
+_RUN: trio.lowlevel.RunVar[object] = trio.lowlevel.RunVar("trio_promise.RateLimiter")
 
 
 @final
@@ -162,9 +171,10 @@ class RateLimiter:
     concurrency (compose it with a ``trio.CapacityLimiter`` for that).
 
     A ``RateLimiter`` can be created outside ``trio.run`` (as a module
-    constant, say). The bucket is full at its first use inside a run; time
-    before that does not count. It reads the clock of the run it is used in;
-    use one ``RateLimiter`` per run.
+    constant, say) and used in several ``trio.run`` calls in turn. The
+    bucket is full at its first use in each run (each run has a clock of its
+    own, so time in one run says nothing about the next); time before that
+    does not count. It cannot serve two runs at once (in two threads).
 
     Args:
         rate: tokens added per second; a positive, finite ``int`` or
@@ -181,7 +191,7 @@ class RateLimiter:
             infinite, NaN), or ``burst`` is less than 1.
     """
 
-    __slots__ = ("_burst", "_has_head", "_last", "_lot", "_rate", "_tokens")
+    __slots__ = ("_burst", "_has_head", "_last", "_lot", "_rate", "_run", "_tokens")
 
     # Invariants:
     # * _tokens <= _burst. It may dip a hair below 0 after rounding: the head
@@ -192,10 +202,12 @@ class RateLimiter:
     #   _lot, is the one that will take the next token (it is sleeping until
     #   its deadline, or has been unparked and not yet run).
     # * while _has_head is False, _lot is empty.
+    # * _last is a reading of the clock of the run _run (None: never used).
     _rate: float
     _burst: int
     _tokens: float
     _last: float | None
+    _run: object
     _lot: trio.lowlevel.ParkingLot
     _has_head: bool
 
@@ -209,20 +221,29 @@ class RateLimiter:
         self._burst = _check_burst(burst)
         self._tokens = float(self._burst)
         self._last = None
+        self._run = None
         self._lot = trio.lowlevel.ParkingLot()
         self._has_head = False
 
     def _refill(self) -> None:
         """Bring the bucket up to ``trio.current_time()``."""
         now = trio.current_time()
-        last = self._last
-        if last is not None and now > last:
-            self._tokens = min(
-                float(self._burst), self._tokens + (now - last) * self._rate
-            )
-        # The first use inside a run starts the clock with a full bucket. A
-        # clock that reads earlier than _last (a later run with a fresh
-        # MockClock) adds nothing and restarts from here.
+        run = _RUN.get(None)
+        if run is None or run is not self._run:
+            # The first use in this run: a full bucket, and the clock starts
+            # here (the last run's readings mean nothing on this clock).
+            if run is None:  # the first RateLimiter used in this run
+                run = object()
+                _RUN.set(run)
+            self._run = run
+            self._tokens = float(self._burst)
+        else:
+            last = self._last
+            assert last is not None
+            if now > last:
+                self._tokens = min(
+                    float(self._burst), self._tokens + (now - last) * self._rate
+                )
         self._last = now
 
     @trio.lowlevel.enable_ki_protection
@@ -300,23 +321,28 @@ class RateLimiter:
     def statistics(self) -> RateLimiterStatistics:
         """Return debugging information (a frozen :class:`RateLimiterStatistics`).
 
-        ``tokens`` is computed for the current time. Not a checkpoint, and it
-        changes nothing, so it may be called anywhere, also outside
-        ``trio.run`` (then it shows the tokens as of the last use, or
-        ``burst`` before the first).
+        ``tokens`` is computed for the current time: in a run where the
+        limiter has not been used yet, ``burst`` (the bucket starts full in
+        each run). Not a checkpoint, and it changes nothing, so it may be
+        called anywhere, also outside ``trio.run`` (then it shows the tokens
+        as of the last use, or ``burst`` before the first; the next run
+        starts full whatever it shows).
         """
         tokens = self._tokens
-        last = self._last
-        if last is not None:
-            try:
-                now = trio.current_time()
-            except RuntimeError:
-                # Outside trio.run (trio.lowlevel.in_trio_run() would say so,
-                # but it only exists from trio 0.29 on).
-                now = last
-            elapsed = now - last
-            if elapsed > 0:
-                tokens = min(float(self._burst), tokens + elapsed * self._rate)
+        try:
+            run = _RUN.get(None)
+            now = trio.current_time()
+        except RuntimeError:
+            # Outside trio.run (trio.lowlevel.in_trio_run() would say so,
+            # but it only exists from trio 0.29 on): as of the last use.
+            pass
+        else:
+            last = self._last
+            if run is not self._run or last is None:
+                # Not used in this run yet: full at its first use.
+                tokens = float(self._burst)
+            elif now > last:
+                tokens = min(float(self._burst), tokens + (now - last) * self._rate)
         waiting = len(self._lot) + self._has_head
         return RateLimiterStatistics(tasks_waiting=waiting, tokens=max(0.0, tokens))
 

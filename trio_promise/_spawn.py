@@ -14,6 +14,7 @@ future, and waiters never hang:
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Coroutine
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -65,6 +66,10 @@ def describe(obj: object) -> str:
     return f"{type(obj).__qualname__} {short_repr(obj)}"
 
 
+# Future, typed as a plain class: to type checkers an awaitable is never one
+# (its __await__ exists only at run time), to call_async_fn it may be.
+_FUTURE: type[object] = Future
+
 def call_async_fn(
     async_fn: Callable[..., Awaitable[T]], args: tuple[object, ...], caller: str
 ) -> Awaitable[T]:
@@ -77,7 +82,9 @@ def call_async_fn(
     awaitable = async_fn(*args)
     # isawaitable() is slow; a coroutine, the usual answer, needs no asking.
     kind = type(awaitable)
-    if kind is not CoroutineType and not inspect.isawaitable(awaitable):
+    if kind is not CoroutineType and (kind is _FUTURE or not inspect.isawaitable(awaitable)):
+        # A Future is awaitable to inspect (its __await__ exists only to say
+        # "use get()"), but awaiting it always fails: refuse it here, at once.
         raise _not_awaitable(async_fn, awaitable, caller)
     return awaitable
 
@@ -90,6 +97,12 @@ def _not_awaitable(async_fn: object, result: object, caller: str) -> TypeError:
             f"{caller}() needs an async function, but {short_repr(async_fn)} "
             f"is an async generator function (it returned {short_repr(result)}); "
             f"iterate it with 'async for', or remove 'yield' from its body"
+        )
+    if type(result) is _FUTURE:
+        return TypeError(
+            f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
+            f"{describe(result)}; a Future is not awaitable, pass its get "
+            f"method instead (fut.get, not lambda: fut)"
         )
     return TypeError(
         f"{caller}() needs an async function, but {short_repr(async_fn)} returned "
@@ -133,6 +146,67 @@ _is_callable: Callable[[object], bool] = callable
 # Returned by _run_scoped() when the task's cancel_scope caught its own
 # cancellation before the function returned.
 _CANCELLED: Any = object()
+
+# The cancel scopes given to spawn(), so that a second spawn() with one of
+# them is refused at the call, whichever task trio would start first. Weak:
+# an entry goes with its scope. (A scope that a task has entered is also
+# refused by the _has_been_entered test; this set covers the time between
+# spawn() and the task's start.)
+_scopes_given: weakref.WeakSet[trio.CancelScope] = weakref.WeakSet()
+
+# What a scope is for, in both refusals below.
+_ONE_TASK = (
+    "(a trio.CancelScope serves one 'with' block, so one task); pass a fresh "
+    "trio.CancelScope() to each spawn()"
+)
+
+
+# trio's timeout helpers that may give a context manager (fail_at and
+# fail_after do: @contextmanager functions around a scope) where spawn()
+# needs the scope itself.
+_TIMEOUT_HELPERS = frozenset({"fail_after", "fail_at", "move_on_after", "move_on_at"})
+
+
+def _timeout_hint(scope: object) -> str:
+    """A hint for ``cancel_scope=trio.fail_after(5)``, else ``""``."""
+    # Only contextlib's own objects are asked for their function: any other
+    # object's attributes are the user's code, which may raise.
+    if type(scope).__module__ != "contextlib":
+        return ""
+    func = getattr(scope, "func", None)
+    name = getattr(func, "__name__", "")
+    if name not in _TIMEOUT_HELPERS or not getattr(func, "__module__", "").startswith(
+        "trio"
+    ):
+        return ""
+    return (
+        f"; trio.{name}() makes a context manager around a scope, not a scope: "
+        f"pass trio.CancelScope(deadline=...) instead (when it expires, the "
+        f"future gets BrokenPromiseError)"
+    )
+
+
+def _check_scope(scope: object) -> None:
+    """Refuse, at the call, a ``cancel_scope`` that cannot serve the task."""
+    if not isinstance(scope, trio.CancelScope):
+        raise TypeError(
+            f"spawn(): cancel_scope must be a trio.CancelScope or None, got "
+            f"{describe(scope)}{_timeout_hint(scope)}"
+        )
+    if scope in _scopes_given:
+        raise RuntimeError(
+            f"spawn(): this cancel_scope was already given to another spawn() "
+            f"{_ONE_TASK}"
+        )
+    # trio's own flag (private, present since trio 0.11): the scope's 'with'
+    # block has begun, in a task of ours or in the caller's code (the
+    # nursery's own cancel_scope, say). Without it, the task's 'with' fails
+    # and _run_scoped says so.
+    if getattr(scope, "_has_been_entered", False):
+        raise RuntimeError(
+            f"spawn(): this cancel_scope was already entered by a 'with' block "
+            f"{_ONE_TASK}"
+        )
 
 
 @trio.lowlevel.disable_ki_protection
@@ -316,7 +390,10 @@ def spawn(
             :exc:`BrokenPromiseError` (no ``__cause__``) and nothing is
             raised into the nursery (the scope catches its own
             cancellation). A value returned before the cancel takes effect
-            stays. A scope can serve one task only: one already used fails
+            stays. A scope can serve one task only: a scope already given
+            to another ``spawn()``, or already entered (the nursery's own
+            ``cancel_scope``, say), is refused at the call. One that the
+            caller enters after ``spawn()``, before the task starts, fails
             the task with a ``RuntimeError`` that says so.
 
     Returns:
@@ -328,8 +405,13 @@ def spawn(
             with ``async with``: raised at once and nothing is started. Like
             ``nursery.start_soon``, ``spawn`` calls ``async_fn(*args)`` right
             away to get the coroutine; its body runs in the task. Also a
-            ``TypeError``: ``cancel_scope`` is not a ``trio.CancelScope``.
-        RuntimeError: the nursery is closed (from ``start_soon``).
+            ``TypeError``: ``cancel_scope`` is not a ``trio.CancelScope``
+            (``trio.fail_after(5)`` is a context manager around one: the
+            message points to ``trio.CancelScope(deadline=...)``).
+        RuntimeError: ``cancel_scope`` was already given to another
+            ``spawn()`` or already entered (raised at once, whatever the
+            order in which trio would start the tasks); or the nursery is
+            closed (from ``start_soon``). Nothing is started.
     """
     if type(nursery) is not trio.Nursery:  # final in trio: no subclasses
         raise TypeError(
@@ -341,13 +423,8 @@ def spawn(
     if not _is_callable(async_fn):
         check_async_fn(async_fn, "spawn")  # raises
     limiters = () if limiter is None else check_limiters(limiter, "spawn")
-    if cancel_scope is not None and not isinstance(
-        cast("object", cancel_scope), trio.CancelScope
-    ):
-        raise TypeError(
-            f"spawn(): cancel_scope must be a trio.CancelScope or None, got "
-            f"{type(cancel_scope).__qualname__} {short_repr(cancel_scope)}"
-        )
+    if cancel_scope is not None:
+        _check_scope(cancel_scope)
     # Called here, as nursery.start_soon does, so that wrong arguments and
     # sync functions are a TypeError at once, not a failure of the task.
     awaitable = call_async_fn(async_fn, args, "spawn")
@@ -361,6 +438,8 @@ def spawn(
             # The defaults: two arguments, measurably cheaper per task.
             nursery.start_soon(_produce, fut, awaitable, name=task_name)
         else:
+            if cancel_scope is not None:
+                _scopes_given.add(cancel_scope)
             nursery.start_soon(
                 _produce,
                 fut,
@@ -371,6 +450,9 @@ def spawn(
                 name=task_name,
             )
     except BaseException:
+        # No task took the scope: it may serve another spawn().
+        if cancel_scope is not None:
+            _scopes_given.discard(cancel_scope)
         close_all((awaitable,))
         raise
     return fut

@@ -15,6 +15,17 @@ Like ``nursery.start_soon``, the helpers call the user's functions at once to
 get their coroutines, so that a function missing ``async`` is a plain
 ``TypeError`` before any task starts (``gather`` and ``race`` check every
 callable, ``gather_map`` the first item's call).
+
+The helpers and their task bodies are KI-protected, as trio's own nursery
+manager is; only the user's calls (``call_unprotected``) and the reads of
+the input (``next_or_nothing``, ``anext_or_nothing``) run unprotected. So a KeyboardInterrupt
+cannot land between a limiter's exit and its slot's return, nor cut a
+nursery's exit in two (which would leave trio's nursery stack corrupt).
+
+An async generator given as input and not read to its end is closed by the
+helper that read it, in its own task, before the helper returns
+(``close_input``): left to trio's finalizer, it would be closed later in a
+cancelled scope, and an ``await`` in its ``finally`` would be cut short.
 """
 
 from __future__ import annotations
@@ -66,6 +77,7 @@ __all__ = [
     "close_input",
     "gather",
     "gather_map",
+    "next_or_nothing",
     "open_items",
     "race",
     "run_call",
@@ -304,8 +316,9 @@ async def gather(
     ``gather`` opens, and the results come back as a tuple in argument order,
     typed per position (``await gather(fetch_user, fetch_posts)`` is a
     ``tuple[User, list[Post]]``): overloads type up to 6 callables each in its
-    own position; with 7 or more, every callable must return the same type
-    ``T`` and the result is a ``tuple[T, ...]``. Use ``functools.partial`` or
+    own position; with 7 or more, the result is a ``tuple[T, ...]`` of one
+    type ``T`` common to all (give mixed callables a common type, or split
+    the call). Use ``functools.partial`` or
     a lambda to pass arguments.
 
     ``limiter`` composes limits (a ``trio.CapacityLimiter`` shared with other
@@ -553,8 +566,8 @@ async def _gather_map(
         if checked_limit is None:
             # No limit: read in full first, so that an error from the
             # iterable comes before anything starts.
-            sync_items = iter(list(sync_items))
-        first = next(sync_items, NOTHING)
+            sync_items = iter(_read_all(sync_items))
+        first = next_or_nothing(sync_items)
     else:
         first = await anext_or_nothing(cast("AsyncIterator[A]", async_items))
     if first is NOTHING:
@@ -579,7 +592,7 @@ async def _gather_map(
             # acquire was being scheduled: read no more.
             await trio.lowlevel.checkpoint_if_cancelled()
             if sync_items is not None:
-                item = next(sync_items, NOTHING)
+                item = next_or_nothing(sync_items)
             else:
                 item = await anext_or_nothing(cast("AsyncIterator[A]", async_items))
             if item is NOTHING:
@@ -596,6 +609,21 @@ async def _gather_map(
                 name=async_fn,
             )
     return results
+
+
+# The reads of the user's input run unprotected, as the calls do: a slow
+# (or endless) generator stays interruptible by Ctrl-C.
+
+
+@trio.lowlevel.disable_ki_protection
+def _read_all(items: Iterator[A]) -> list[A]:
+    return list(items)
+
+
+@trio.lowlevel.disable_ki_protection
+def next_or_nothing(items: Iterator[A]) -> A:
+    """The next item of ``items``, or ``NOTHING`` when it is exhausted."""
+    return next(items, NOTHING)
 
 
 @trio.lowlevel.disable_ki_protection
