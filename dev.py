@@ -1,37 +1,50 @@
 #!/usr/bin/env python3
-"""The project's two commands, each doing its own set-up.
+"""The project's commands, each doing its own set-up.
 
     python3 dev.py demo    run examples/demo.py (many waiters, spawn + joins,
                            a Correlator exchange with a real language server)
-    python3 dev.py check   run every check: ruff, flake8-async, mypy, the
-                           release metadata, a wheel and an sdist built,
-                           inspected and passed through `twine check
-                           --strict`, pyright (strict and --verifytypes),
-                           pytest with branch coverage (100%) against the
-                           installed wheel, the README's examples as doctests,
-                           the Sphinx docs (-W, html and doctest), and the test
-                           suite again on every other supported CPython, with
-                           the oldest trio and outcome that setup.cfg allows,
-                           and from the sdist installed in a fresh venv
+    python3 dev.py check   run every check (CI runs exactly this): ruff,
+                           flake8-async, mypy and pyright (strict), pyright
+                           --verifytypes, the release metadata, a wheel and an
+                           sdist built, inspected and passed through `twine
+                           check --strict`, pytest with branch coverage (100%)
+                           against the installed wheel, the README's examples
+                           as doctests, the Sphinx docs (-W, html and doctest),
+                           the slow sweeps, and the test suite on every other
+                           supported CPython, with the oldest trio and outcome
+                           that setup.cfg allows, and from the sdist
+    python3 dev.py quick   the inner loop: ruff, then the test suite without
+                           the sweeps, on this Python, from the source tree,
+                           on every core (pytest-xdist)
 
-Both create ./.venv with the standard library's venv module and install what
-they need from setup.cfg, so nothing has to be installed by hand: a clone and
-Python >= 3.10 are enough. The other interpreters get their own virtualenvs
-under ./.venvs/, with only what the test suite needs. Every virtualenv is
-reused while setup.cfg, pyproject.toml and its interpreter are unchanged.
+Each creates ./.venv with the standard library's venv module, puts uv in it
+(pip installs it), and lets uv install the rest from setup.cfg: a clone and
+Python >= 3.10 are enough. (If uv cannot be installed, pip does everything,
+more slowly.) The other interpreters get their own virtualenvs under
+./.venvs/, with only what the test suite needs. Every virtualenv is reused
+while setup.cfg, pyproject.toml and its interpreter are unchanged.
 
 `check` looks for the CPython versions that setup.cfg's classifiers name
 (`python3.X` on PATH, then pyenv's versions); one it cannot find is skipped
-with a note, unless TRIO_PROMISE_REQUIRE_ALL_PYTHONS=1 (CI sets it). The
-independent steps run in parallel (one more worker than CPUs); the output of
-each is in build/logs/, and its tail is printed when it fails.
+with a note, unless TRIO_PROMISE_REQUIRE_ALL_PYTHONS=1 (CI sets it). Its
+steps run in parallel, longest first, as their inputs become ready; the
+output of each is in build/logs/. When a step fails, the check prints its
+failing tests (from pytest's junit XML) and the tail of its log. It ends with
+its wall time and the CPU time of everything it ran.
+
+How the test runs are divided (each choice is explained where it is made,
+in `check()`): the sweeps (see tests/conftest.py) run once, on this Python;
+the rest of the suite runs under branch coverage here and without it on
+every other supported CPython; CPython 3.10 runs with the oldest trio and
+outcome and also runs the sweeps that depend on the interpreter; the sdist
+is installed in a fresh venv, its whole suite collected and a smoke subset run.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import configparser
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -43,11 +56,12 @@ import time
 import venv
 import xml.etree.ElementTree as ET
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -59,6 +73,9 @@ LOGS = BUILD / "logs"
 DEMO_EXTRAS = "examples"
 CHECK_EXTRAS = "test,docs,bench,examples"
 LICENSES = ("LICENSE", "LICENSE.MIT", "LICENSE.APACHE2")
+# uv sets up a virtualenv in seconds where pip takes half a minute or more;
+# it is the one thing pip installs.
+UV_REQUIREMENT = "uv >= 0.5"
 
 # What the test suite itself imports, taken with their bounds from the `test`
 # extra: the other interpreters get these and nothing else (no linters, type
@@ -75,7 +92,14 @@ SUITE_REQUIREMENTS = (
 MAIN_VENV_ONLY = (
     "tests/test_benchmarks_quick.py",
     "tests/test_docs_peers.py",
-    "tests/test_amap_memory.py",
+)
+# The sdist's smoke run: the files that read the unpacked tree (README, docs,
+# licences, setup.cfg) and check that the installed package is the one tested.
+SDIST_SMOKE = (
+    "tests/test_exports.py",
+    "tests/test_docs.py",
+    "tests/test_docs_release.py",
+    "tests/test_future.py",
 )
 
 
@@ -89,6 +113,7 @@ def python_in(env: Path) -> Path:
 
 BIN = bin_dir(VENV)
 PY = python_in(VENV)
+UV = BIN / ("uv.exe" if os.name == "nt" else "uv")
 
 
 STARTED = time.monotonic()
@@ -103,6 +128,13 @@ def env_for(env_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str
     # The coding client's and the shell's virtualenvs must not leak in.
     merged.pop("PYTHONPATH", None)
     merged.pop("PYTHONHOME", None)
+    # The virtualenvs are the check's own: let Python cache the bytecode of
+    # what it imports there (pip compiles everything at install time; uv does
+    # not, and compiling all of Sphinx, matplotlib and jedi up front costs
+    # more than the check imports). Without this, where the variable is set,
+    # every interpreter the check starts (pytest, pylsp, each docs example)
+    # compiles its imports again.
+    merged.pop("PYTHONDONTWRITEBYTECODE", None)
     merged["VIRTUAL_ENV"] = str(env_dir)
     # pyright finds the interpreter (and so site-packages) through PATH.
     merged["PATH"] = str(bin_dir(env_dir)) + os.pathsep + merged.get("PATH", "")
@@ -233,6 +265,50 @@ def stamp_for(env_dir: Path, *parts: str) -> Path:
     return env_dir / f".installed-{digest.hexdigest()[:16]}"
 
 
+# -- virtualenvs: uv if it could be installed, else pip -------------------------
+
+
+def make_venv(out: Out, python: Path | str, env_dir: Path) -> None:
+    shutil.rmtree(env_dir, ignore_errors=True)
+    if UV.exists():
+        out.run(UV, "venv", "--quiet", "--python", python, env_dir, venv_dir=env_dir)
+    else:
+        out.run(python, "-m", "venv", env_dir, venv_dir=env_dir)
+        out.run(python_in(env_dir), "-m", "pip", "install", "--quiet", "--upgrade",
+                "pip", venv_dir=env_dir)
+
+
+def install(out: Out, env_dir: Path, *args: str | Path, again: str = "") -> None:
+    """Install requirements into `env_dir`; `again`: reinstall that package."""
+    if UV.exists():
+        command: list[str | Path] = [
+            UV, "pip", "install", "--quiet", "--python", python_in(env_dir)]
+        if again:
+            # Also past uv's cache, which keys a local file by its path.
+            command += ["--reinstall-package", again, "--refresh-package", again]
+    else:
+        command = [python_in(env_dir), "-m", "pip", "install", "--quiet"]
+        if again:
+            command.append("--force-reinstall")
+    out.run(*command, *args, venv_dir=env_dir)
+
+
+def pip_check(out: Out, env_dir: Path) -> None:
+    if UV.exists():
+        out.run(UV, "pip", "check", "--python", python_in(env_dir), venv_dir=env_dir)
+    else:
+        out.run(python_in(env_dir), "-m", "pip", "check", venv_dir=env_dir)
+
+
+def remove_build_leftovers() -> None:
+    # setuptools leaves build/lib and trio_promise.egg-info in the tree; the
+    # first must not be mistaken for source, the second not for the installed
+    # package's metadata (the inner loop runs tests from the tree).
+    shutil.rmtree(BUILD / "lib", ignore_errors=True)
+    for info in ROOT.glob("*.egg-info"):
+        shutil.rmtree(info, ignore_errors=True)
+
+
 def ensure_venv(extras: str) -> None:
     """Create .venv and install the extras' requirements, once per config."""
     stamp = stamp_for(VENV, extras, sys.version)
@@ -241,9 +317,14 @@ def ensure_venv(extras: str) -> None:
     say(f"setting up {VENV.name} (python {sys.version.split()[0]}, extras {extras})")
     if not PY.exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    if not UV.exists():
+        try:
+            run(PY, "-m", "pip", "install", "--quiet", UV_REQUIREMENT)
+        except subprocess.CalledProcessError:
+            print("uv could not be installed: pip sets up the virtualenvs instead")
     # Install the requirements (and the package, replaced below by the wheel).
-    run(PY, "-m", "pip", "install", "--quiet", f".[{extras}]")
+    install(TERMINAL, VENV, f".[{extras}]")
+    remove_build_leftovers()
     for old in VENV.glob(".installed-*"):
         old.unlink()
     stamp.touch()
@@ -307,12 +388,12 @@ def build_and_install_wheel() -> Path:
     return wheel
 
 
-def build_both() -> tuple[Path, Path]:
+def build_both(out: Out) -> tuple[Path, Path]:
     """`python -m build`: the sdist, then the wheel built *from the sdist*."""
     shutil.rmtree(DIST, ignore_errors=True)
-    run(PY, "-m", "build", "--quiet", "--outdir", DIST, ".")
-    # setuptools leaves build/lib behind; it must not be mistaken for source.
-    shutil.rmtree(BUILD / "lib", ignore_errors=True)
+    installer = ("--installer", "uv") if UV.exists() else ()
+    out.run(PY, "-m", "build", *installer, "--outdir", DIST, ".")
+    remove_build_leftovers()
     return (one_of(DIST.glob("trio_promise-*.tar.gz")),
             one_of(DIST.glob("trio_promise-*.whl")))
 
@@ -325,12 +406,11 @@ def one_of(paths: Iterable[Path]) -> Path:
 
 
 def install_wheel(out: Out, env_dir: Path, wheel: Path) -> None:
-    out.run(python_in(env_dir), "-m", "pip", "install", "--quiet",
-            "--force-reinstall", "--no-deps", wheel, venv_dir=env_dir)
-    shutil.rmtree(BUILD / "lib", ignore_errors=True)
+    install(out, env_dir, "--no-deps", wheel, again="trio-promise")
+    remove_build_leftovers()
 
 
-def inspect_wheel(wheel: Path) -> None:
+def inspect_wheel(out: Out, wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     problems: list[str] = []
     if "trio_promise/py.typed" not in names:
@@ -347,9 +427,9 @@ def inspect_wheel(wheel: Path) -> None:
             problems.append(f"{licence} is missing from the .dist-info")
     if problems:
         sys.exit("wheel check failed: " + "; ".join(problems))
-    print(f"{wheel.name}: {len(names)} files, py.typed in, no tests/benchmarks/"
-          "examples/docs; .dist-info: "
-          + ", ".join(n.split("/", 1)[1] for n in dist_info))
+    out.print(f"{wheel.name}: {len(names)} files, py.typed in, no tests/benchmarks/"
+              "examples/docs; .dist-info: "
+              + ", ".join(n.split("/", 1)[1] for n in dist_info))
 
 
 def expected_in_sdist() -> list[str]:
@@ -372,7 +452,7 @@ def expected_in_sdist() -> list[str]:
     )
 
 
-def inspect_sdist(sdist: Path) -> None:
+def inspect_sdist(out: Out, sdist: Path) -> None:
     with tarfile.open(sdist) as tar:
         members = [m.name for m in tar.getmembers() if m.isfile()]
     top = sdist.name.removesuffix(".tar.gz") + "/"
@@ -390,7 +470,7 @@ def inspect_sdist(sdist: Path) -> None:
     if problems:
         sys.exit("sdist check failed: " + "; ".join(problems))
     groups = sorted({n.split("/")[0] + ("/" if "/" in n else "") for n in names})
-    print(f"{sdist.name}: {len(names)} files: " + " ".join(groups))
+    out.print(f"{sdist.name}: {len(names)} files: " + " ".join(groups))
 
 
 def check_release_metadata() -> None:
@@ -433,7 +513,50 @@ def verifytypes(out: Out) -> None:
             sys.exit(f"pyright --verifytypes: {kind.lower()} without docstring")
 
 
-# -- the test suite on other interpreters and dependency sets ------------------
+def flake8_async(out: Out) -> None:
+    """flake8-async, on the files changed since they last passed.
+
+    It takes about 40 s of CPU for the tests alone, so the content hash of
+    each file that passed (with the tool's version and options) is kept in
+    build/, as mypy keeps its cache: a file is checked again when it, the
+    options or flake8-async change.
+    """
+    cache = BUILD / "flake8-async-passed.json"
+    try:
+        passed = set(json.loads(cache.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        passed = set()
+    tool = out.capture(PY, "-c", "import importlib.metadata as m; "
+                       "print(m.version('flake8-async'))").strip()
+
+    def sources(*folders: str) -> list[Path]:
+        # flake8-async on its own takes files, not folders.
+        return sorted(p for f in folders for p in (ROOT / f).rglob("*.py"))
+
+    # ASYNC910/911 (a path through an async function without a checkpoint)
+    # apply to the library, whose every async function promises one; the
+    # examples, tests and benchmarks are user code and get the default rules.
+    runs: list[tuple[tuple[str, ...], list[Path]]] = [
+        (("--enable=ASYNC", "--disable="), sources("trio_promise")),
+        ((), sources("examples", "tests", "benchmarks")),
+    ]
+    for options, files in runs:
+        keys = {
+            path: hashlib.sha256(
+                "\0".join((tool, *options)).encode() + b"\0" + path.read_bytes()
+            ).hexdigest()
+            for path in files
+        }
+        todo = [path for path in files if keys[path] not in passed]
+        out.print(f"flake8-async {' '.join(options)}: {len(todo)} of {len(files)} "
+                  "files changed since they last passed")
+        if todo:
+            out.run(BIN / "flake8-async", *options, *todo)
+        passed.update(keys[path] for path in todo)
+    cache.write_text(json.dumps(sorted(passed)), encoding="utf-8")
+
+
+# -- test runs -----------------------------------------------------------------
 
 
 def junit_summary(xml: Path) -> tuple[str, bool]:
@@ -446,7 +569,24 @@ def junit_summary(xml: Path) -> tuple[str, bool]:
     passed = tests - failures - errors - skipped
     text = (f"{passed} passed, {failures} failed, {errors} errors, {skipped} skipped "
             f"in {float(suite.get('time', '0')):.0f} s")
-    return text, failures == errors == skipped == 0
+    return text, failures == errors == skipped == 0 and tests > 0
+
+
+def junit_problems(xml: Path) -> list[str]:
+    """One line per failed, erroring or skipped test: its id and message."""
+    if not xml.exists():
+        return []
+    lines = []
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                message = (child.get("message") or child.text or "").strip()
+                message = message.splitlines()[0][:200] if message else ""
+                path = case.get("classname", "")
+                if not path.endswith(".md"):  # a doctest keeps its file name
+                    path = path.replace(".", "/") + ".py"
+                lines.append(f"{child.tag.upper()}: {path}::{case.get('name')}: {message}")
+    return lines
 
 
 def versions_in(out: Out, env_dir: Path) -> str:
@@ -457,19 +597,29 @@ def versions_in(out: Out, env_dir: Path) -> str:
     ), venv_dir=env_dir).strip()
 
 
-def run_suite(out: Out, env_dir: Path, slug: str, tests: Path, cwd: Path) -> list[str]:
-    """Run pytest (no coverage) on the installed package; all must pass."""
+def pytest_in(
+    out: Out, env_dir: Path, slug: str, tree: Path, *args: str | Path,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Run pytest on the installed package; all must pass. Return a summary.
+
+    pytest runs by its script path, from a directory outside `tree`:
+    `python -m pytest`, or the tree as the current directory, would put the
+    source first on sys.path (pytest-xdist's workers too) and shadow the
+    installed wheel.
+    """
     xml = LOGS / f"{slug}.xml"
     xml.unlink(missing_ok=True)
+    elsewhere = BUILD / "runs" / slug
+    elsewhere.mkdir(parents=True, exist_ok=True)
     described = versions_in(out, env_dir)
     pytest_failed = False
     try:
         out.run(
-            bin_dir(env_dir) / "pytest", tests, "-c", tests.parent / "setup.cfg",
-            "--rootdir", tests.parent,
-            *(f"--ignore={tests.parent / path}" for path in MAIN_VENV_ONLY),
-            f"--junitxml={xml}", "-q", "-rfEs",
-            venv_dir=env_dir, cwd=cwd, env={"TRIO_PROMISE_REQUIRE_INSTALLED": "1"},
+            bin_dir(env_dir) / "pytest", "-c", tree / "setup.cfg", "--rootdir", tree,
+            *args, f"--junitxml={xml}", "-q", "-rfEs",
+            venv_dir=env_dir, cwd=elsewhere,
+            env={"TRIO_PROMISE_REQUIRE_INSTALLED": "1", **(env or {})},
         )
     except subprocess.CalledProcessError:
         pytest_failed = True
@@ -481,52 +631,141 @@ def run_suite(out: Out, env_dir: Path, slug: str, tests: Path, cwd: Path) -> lis
     if pytest_failed or not ok:
         skipped_only = ", 0 failed, 0 errors," in line
         sys.exit(line + (" (a skipped test fails the run)" if skipped_only else ""))
-    return [line]
+    return line
 
 
-def suite_on(python: Path, label: str, requirements: Sequence[str],
-             wheel: Path) -> Callable[[Out], list[str]]:
-    """A job: a reused venv for `python` with `requirements`, the wheel, pytest."""
-
-    def job(out: Out) -> list[str]:
-        env_dir = VENVS / label
-        stamp = stamp_for(env_dir, str(python), *requirements)
-        if not stamp.exists():
-            out.print(f"setting up {env_dir.relative_to(ROOT)}")
-            out.run(python, "-m", "venv", "--clear", env_dir, venv_dir=env_dir)
-            pip = (python_in(env_dir), "-m", "pip", "install", "--quiet")
-            out.run(*pip, "--upgrade", "pip", venv_dir=env_dir)
-            out.run(*pip, *requirements, venv_dir=env_dir)
-            stamp.touch()
-        install_wheel(out, env_dir, wheel)
-        out.run(python_in(env_dir), "-m", "pip", "check", venv_dir=env_dir)
-        return run_suite(out, env_dir, label, ROOT / "tests", cwd=env_dir)
-
-    return job
+def suite_args(tree: Path, marks: str) -> list[str | Path]:
+    return [tree / "tests", "-m", marks,
+            *(f"--ignore={tree / path}" for path in MAIN_VENV_ONLY)]
 
 
-def sdist_suite(sdist: Path) -> Callable[[Out], list[str]]:
-    """A job: unpack the sdist, install it in a fresh venv, run its own tests."""
+# -- running the steps ---------------------------------------------------------
 
-    def job(out: Out) -> list[str]:
-        where = BUILD / "sdist-test"
-        shutil.rmtree(where, ignore_errors=True)
-        where.mkdir(parents=True)
-        with tarfile.open(sdist) as tar:
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12
-                tar.extractall(where, filter="data")
-            else:
-                tar.extractall(where)  # our own sdist, just built
-        tree = where / sdist.name.removesuffix(".tar.gz")
-        env_dir = where / "venv"
-        out.run(sys.executable, "-m", "venv", env_dir, venv_dir=env_dir)
-        # pip builds the sdist and resolves install_requires from its metadata.
-        out.run(python_in(env_dir), "-m", "pip", "install", "--quiet", sdist,
-                *suite_requirements(), venv_dir=env_dir)
-        lines = run_suite(out, env_dir, "sdist", tree / "tests", cwd=tree)
-        return [f"{sdist.name} in a fresh venv, its own tests: " + lines[0]]
 
-    return job
+@dataclass
+class Step:
+    """One step of the check: a body writing to its own log."""
+
+    title: str
+    body: Callable[[Out], list[str] | None]
+    cost: float  # CPU seconds, measured: the costliest start first
+    needs: tuple[str, ...] = ()  # titles of the steps that must pass first
+    cores: int = 1  # how many processes it keeps busy (pytest-xdist)
+    slug: str = ""  # the name of its junit XML in build/logs/, if it has one
+
+
+@dataclass
+class Result:
+    """How a step ended."""
+
+    step: Step
+    ok: bool
+    seconds: float
+    cpu: float
+    lines: list[str]
+
+
+def run_steps(steps: list[Step], cores: int) -> list[Result]:
+    """Run the steps in parallel, about `cores` + 2 processes at a time.
+
+    A step starts once the steps it needs have passed, in the order of the
+    longest chain of costs that starts with it (the build, that every test
+    run needs, first); one whose needs failed is reported as failed, not run.
+    A step may take the last free place even if it runs more than one
+    process: rather one process too many for a while than an idle core.
+    (Two more processes than cores: set-ups and pylsp wait on I/O.)
+    """
+    budget = cores + 2
+    lock = threading.Condition()
+    busy = 0
+    chain: dict[str, float] = {}
+
+    def longest(step: Step) -> float:
+        if step.title not in chain:
+            after = [longest(s) for s in steps if step.title in s.needs]
+            chain[step.title] = step.cost + max(after, default=0.0)
+        return chain[step.title]
+
+    waiting = sorted(steps, key=lambda s: -longest(s))
+    done: dict[str, Result] = {}
+    threads: list[threading.Thread] = []
+
+    def finish(result: Result, log: Path) -> None:
+        step = result.step
+        say(f"{step.title}: {'ok' if result.ok else 'FAILED'} ({result.seconds:.0f} s, "
+            f"CPU {result.cpu:.0f} s; {log.relative_to(ROOT)})")
+        for line in result.lines:
+            print(f"  {line}")
+        if not result.ok:
+            # Enough to diagnose from CI's output alone: the failing tests,
+            # then the end of the log.
+            failing = junit_problems(LOGS / f"{step.slug}.xml") if step.slug else []
+            if failing:
+                print(f"--- failing tests ({len(failing)}):")
+                print("\n".join(failing[:50]))
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            print(f"--- the last {min(len(tail), 80)} lines of {log.relative_to(ROOT)}:")
+            print("\n".join(tail[-80:]))
+            print(f"--- FAILED: {step.title}", flush=True)
+
+    def work(step: Step, index: int) -> None:
+        nonlocal busy
+        slug = re.sub(r"[^a-z0-9.]+", "-", step.title.lower()).strip("-")[:60]
+        log = LOGS / f"{index:02d}-{slug}.log"
+        out = Out(log)
+        began = time.monotonic()
+        lines: list[str] = []
+        ok = False
+        try:
+            lines = step.body(out) or []
+            ok = True
+        except subprocess.CalledProcessError as exc:
+            lines = [f"FAILED: {' '.join(map(str, exc.cmd))[:300]} (exit {exc.returncode})"]
+        except SystemExit as exc:
+            lines = [f"FAILED: {exc}"]
+        except Exception as exc:  # a bug in this script: report it with the rest
+            lines = [f"FAILED: {exc!r}"]
+        finally:
+            out.close()
+        result = Result(step, ok, time.monotonic() - began, out.cpu, lines)
+        with lock:
+            done[step.title] = result
+            busy -= step.cores
+            finish(result, log)
+            lock.notify_all()
+
+    def pick() -> Step | None:
+        # The first ready step in order, or None: wait for a step to end.
+        for step in waiting:
+            needs = [done.get(title) for title in step.needs]
+            if any(result is not None and not result.ok for result in needs):
+                return step  # to be reported as not run
+            if all(result is not None for result in needs):
+                return step if busy < budget else None
+        return None
+
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with lock:
+        while waiting:
+            step = pick()
+            if step is None:
+                lock.wait()
+                continue
+            waiting.remove(step)
+            failed = [t for t in step.needs if t in done and not done[t].ok]
+            if failed:
+                done[step.title] = Result(
+                    step, False, 0.0, 0.0, [f"not run: {', '.join(failed)} failed"])
+                say(f"{step.title}: FAILED (not run: {', '.join(failed)} failed)")
+                continue
+            busy += step.cores
+            say(f"start: {step.title}")
+            thread = threading.Thread(target=work, args=(step, len(threads)))
+            threads.append(thread)
+            thread.start()
+    for thread in threads:
+        thread.join()
+    return [done[step.title] for step in steps]
 
 
 # -- the commands -------------------------------------------------------------
@@ -537,6 +776,21 @@ def demo() -> None:
     build_and_install_wheel()
     say("examples/demo.py")
     run(PY, ROOT / "examples" / "demo.py")
+
+
+def quick() -> None:
+    """The inner loop: ruff, then every test but the sweeps, from the tree."""
+    started = time.monotonic()
+    ensure_venv(CHECK_EXTRAS)
+    remove_build_leftovers()
+    say("ruff")
+    run(BIN / "ruff", "check", ".")
+    say("pytest, without the sweeps, on every core, from the source tree")
+    # `python -m pytest`: the tree's trio_promise/ comes first on sys.path,
+    # so an edit is tested without building anything.
+    run(PY, "-m", "pytest", "-m", "not sweep", "-n", "auto", "-q", "-p", "no:randomly")
+    say(f"quick checks passed in {time.monotonic() - started:.0f} s "
+        "(the sweeps, coverage, types, docs and the other Pythons: dev.py check)")
 
 
 def cpu_used() -> str:
@@ -556,174 +810,211 @@ def cpu_used() -> str:
             f"{cpu / cores:.0f} s of wall time on {cores} otherwise idle cores")
 
 
-def no_summary(action: Callable[[Out], object]) -> Callable[[Out], list[str]]:
-    def job(out: Out) -> list[str]:
-        action(out)
-        return []
-
-    return job
-
-
 def check() -> None:
     started = time.monotonic()
     ensure_venv(CHECK_EXTRAS)
+    say("ruff, release metadata")
     failed: list[str] = []
-    summaries: list[str] = []
-
-    def step(title: str, *actions: Callable[[], None]) -> bool:
-        say(title)
+    quick_ones: list[tuple[str, Callable[[], None]]] = [
+        ("ruff", lambda: run(BIN / "ruff", "check", ".")),
+        ("release metadata: classifiers, python_requires, CI workflow",
+         check_release_metadata),
+    ]
+    for title, action in quick_ones:
         try:
-            for action in actions:
-                action()
+            action()
         except (subprocess.CalledProcessError, SystemExit) as exc:
             print(f"FAILED: {title}: {exc}", flush=True)
             failed.append(title)
-            return False
-        return True
 
-    step("ruff", lambda: run(BIN / "ruff", "check", "."))
-    # ASYNC910/911 (a path through an async function without a checkpoint)
-    # apply to the library, whose every async function promises one; the
-    # examples, tests and benchmarks are user code and get the default rules.
-    def sources(*folders: str) -> list[str]:
-        # flake8-async on its own takes files, not folders.
-        return sorted(str(p) for f in folders for p in (ROOT / f).rglob("*.py"))
-
-    step(
-        "flake8-async (all rules, with the opt-in checkpoint rules ASYNC9xx)",
-        lambda: run(BIN / "flake8-async", "--enable=ASYNC", "--disable=",
-                    *sources("trio_promise")),
-        lambda: run(BIN / "flake8-async", *sources("examples", "tests", "benchmarks")),
-    )
-    step("release metadata: classifiers, python_requires, CI workflow",
-         check_release_metadata)
-    built: list[Path] = []
-    built_ok = step(
-        "sdist and wheel: python -m build, inspect, twine check --strict, install",
-        lambda: built.extend(build_both()),
-        lambda: inspect_sdist(built[0]),
-        lambda: inspect_wheel(built[1]),
-        lambda: run(BIN / "twine", "check", "--strict", *built),
-        lambda: install_wheel(TERMINAL, VENV, built[1]),
-    )
-
-    # The rest is independent: run it in parallel, longest first.
-    jobs: list[tuple[str, Callable[[Out], list[str]]]] = []
-
-    def pytest_with_coverage(out: Out) -> list[str]:
-        for old in ROOT.glob(".coverage*"):
-            old.unlink()
-        xml = LOGS / "main.xml"
-        # pytest by its script path: `python -m pytest` would put the source
-        # tree first on sys.path and shadow the installed wheel.
-        out.run(BIN / "coverage", "run", BIN / "pytest", "tests", "README.md",
-                "--doctest-glob=README.md", f"--junitxml={xml}", "-rfEs",
-                env={"TRIO_PROMISE_REQUIRE_INSTALLED": "1"})
-        out.run(BIN / "coverage", "report")
-        summary, ok = junit_summary(xml)
-        described = versions_in(out, VENV)
-        if not ok:
-            sys.exit(f"{described}: {summary}")
-        return [f"{described} (.venv, every extra, branch coverage 100%): {summary}"]
-
-    pythons: dict[tuple[int, int], tuple[Path, str] | None] = {}
     here = sys.version_info[:2]
-    for version in supported_pythons():
-        if version != here:
-            pythons[version] = find_python(dotted(version))
-    suite = suite_requirements()
+    pythons = {v: find_python(dotted(v)) for v in supported_pythons() if v != here}
     skipped_pythons = [v for v, found in pythons.items() if found is None]
-    if built_ok:
-        wheel, sdist = built[1], built[0]
-        jobs.append(("pytest + branch coverage (installed wheel) + README doctests",
-                     pytest_with_coverage))
-        jobs.append((f"test suite from the sdist ({sdist.name}), fresh venv",
-                     sdist_suite(sdist)))
-        available = {v: found[0] for v, found in pythons.items() if found is not None}
-        available[here] = Path(sys.executable)
-        oldest = min(available)
-        floor = floor_requirements()
-        label = f"py{dotted(oldest)}-oldest-deps"
-        jobs.append((f"test suite, CPython {dotted(oldest)}, oldest deps: "
-                     + " ".join(floor),
-                     suite_on(available[oldest], label, [*floor, *suite], wheel)))
-        runtime = lines_of(setup_cfg()["options"]["install_requires"])
-        for version, found in sorted(pythons.items()):
-            if found is not None:
-                jobs.append((f"test suite, CPython {found[1]} ({found[0]}), newest deps",
-                             suite_on(found[0], f"py{dotted(version)}", [*runtime, *suite],
-                                      wheel)))
-        jobs.append(("pyright --verifytypes trio_promise", no_summary(verifytypes)))
-    jobs.append(("pyright strict (package, tests, type tests, examples, benchmarks)",
-                 no_summary(lambda out: out.run(BIN / "pyright"))))
+    available = {v: found for v, found in pythons.items() if found is not None}
+
+    artefacts: list[Path] = []  # the sdist, then the wheel
+    steps: list[Step] = []
+    built = "sdist and wheel: python -m build, inspect, twine check --strict"
+
+    def build(out: Out) -> None:
+        sdist, wheel = build_both(out)
+        inspect_sdist(out, sdist)
+        inspect_wheel(out, wheel)
+        out.run(BIN / "twine", "check", "--strict", sdist, wheel)
+        install_wheel(out, VENV, wheel)
+        artefacts.extend((sdist, wheel))
+
+    steps.append(Step(built, build, cost=5))
+
+    # The costs below are the CPU seconds each step took from a fresh clone
+    # (the check prints them); they only order the steps (the longest chain
+    # first, so that none is left to run alone at the end).
+
+    # -- this Python (.venv: every extra), the installed wheel --
+    # The suite without the sweeps, under branch coverage: 100% must come
+    # from the ordinary tests alone, which are deterministic. (The sweeps
+    # reach their lines by searching: a line that only they reach is a line
+    # that a scheduling order may miss; and under the tracer their 100,000
+    # cycles would cost several times as much.) Plus the README's doctests.
+    main = f"pytest, CPython {dotted(here)}: the suite but the sweeps, branch coverage"
+
+    def covered(out: Out) -> list[str]:
+        for old in (BUILD / "runs" / "coverage").glob(".coverage*"):
+            old.unlink()
+        line = pytest_in(
+            out, VENV, "coverage", ROOT, ROOT / "tests", ROOT / "README.md",
+            "--doctest-glob=README.md", "-m", "not sweep", "-p", "no:randomly",
+            # The threshold is the report's below, which lists what is missed.
+            "--cov", f"--cov-config={ROOT / 'setup.cfg'}", "--cov-report=",
+            "--cov-fail-under=0",
+            "-n", "2", "--dist", "worksteal",
+        )
+        # pytest-cov has combined the workers' data (mapping site-packages
+        # back to trio_promise/, [coverage:paths]); report from the tree.
+        out.run(BIN / "coverage", "report",
+                f"--data-file={BUILD / 'runs' / 'coverage' / '.coverage'}")
+        return [f"{line}; branch coverage 100%"]
+
+    steps.append(Step(main, covered, cost=75, needs=(built,), cores=2, slug="coverage"))
+
+    # The sweeps, once, here, without coverage, on both cores.
+    sweeps = f"pytest, CPython {dotted(here)}: the sweeps"
+    steps.append(Step(sweeps, lambda out: [pytest_in(
+        out, VENV, "sweeps", ROOT, ROOT / "tests", "-m", "sweep",
+        "-n", "2", "--dist", "worksteal")],
+        cost=125, needs=(built,), cores=2, slug="sweeps"))
+
+    # -- the other Pythons, in virtualenvs with what the suite imports --
+    # The oldest supported CPython runs with the oldest trio and outcome
+    # setup.cfg allows; it is the one run of that pair of floors. There is
+    # no second run of it with the newest ones: every line of the library
+    # that only 3.10 runs (the version branches) runs here, and the newest
+    # trio and outcome run on every other Python. It also runs the sweeps
+    # that depend on the interpreter (tests/conftest.py: 3.10 runs a line
+    # that later versions do not, and makes frames eagerly).
+    suite = suite_requirements()
+    runtime = lines_of(setup_cfg()["options"]["install_requires"])
+    oldest = min([*available, here])
+    for version, (python, full) in sorted(available.items()):
+        floor = version == oldest
+        label = f"py{dotted(version)}" + ("-oldest-deps" if floor else "")
+        requirements = [*(floor_requirements() if floor else runtime), *suite]
+        venv_step = f"virtualenv .venvs/{label}"
+
+        def set_up(out: Out, python: Path = python, label: str = label,
+                   requirements: list[str] = requirements) -> list[str]:
+            env_dir = VENVS / label
+            stamp = stamp_for(env_dir, str(python), *requirements)
+            if not stamp.exists():
+                make_venv(out, python, env_dir)
+                install(out, env_dir, *requirements)
+                stamp.touch()
+            return []
+
+        def suite_on(out: Out, label: str = label, floor: bool = floor) -> list[str]:
+            env_dir = VENVS / label
+            install_wheel(out, env_dir, artefacts[1])
+            pip_check(out, env_dir)
+            marks = "not sweep or interpreter_sweep" if floor else "not sweep"
+            return [pytest_in(out, env_dir, label, ROOT, *suite_args(ROOT, marks))]
+
+        what = (f"oldest deps ({' '.join(floor_requirements())}) and the "
+                "interpreter sweeps" if floor else "newest deps")
+        steps.append(Step(venv_step, set_up, cost=5))
+        steps.append(Step(f"pytest, CPython {full}: the suite but the sweeps, {what}",
+                          suite_on, cost=55 if floor else 45,
+                          needs=(built, venv_step), slug=label))
+
+    # -- the sdist, in a fresh venv --
+    # The wheel tested everywhere above was built from this sdist, and the
+    # build step has compared the sdist's files with `git ls-files`. What is
+    # left to prove is that the sdist installs and tests itself: every test
+    # file collects from the unpacked tree, and the files that read the tree
+    # (README, docs, licences, setup.cfg) pass. The whole suite again would
+    # repeat the runs above.
+    def sdist_smoke(out: Out) -> list[str]:
+        sdist = artefacts[0]
+        where = BUILD / "sdist-test"
+        shutil.rmtree(where, ignore_errors=True)
+        where.mkdir(parents=True)
+        with tarfile.open(sdist) as tar:
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12
+                tar.extractall(where, filter="data")
+            else:
+                tar.extractall(where)  # our own sdist, just built
+        tree = where / sdist.name.removesuffix(".tar.gz")
+        env_dir = where / "venv"
+        make_venv(out, sys.executable, env_dir)
+        # The installer builds the sdist and resolves install_requires from
+        # its metadata.
+        install(out, env_dir, sdist, *suite, again="trio-promise")
+        # Every test file imports from the unpacked tree (exit 2 if one fails).
+        out.run(bin_dir(env_dir) / "pytest", "-c", tree / "setup.cfg", "--rootdir",
+                tree, *suite_args(tree, "sweep or not sweep"), "--collect-only", "-q",
+                venv_dir=env_dir, cwd=where)
+        smoke = pytest_in(out, env_dir, "sdist", tree, *(tree / f for f in SDIST_SMOKE))
+        return [f"{sdist.name} in a fresh venv: every test file collects; smoke run "
+                f"of {len(SDIST_SMOKE)} files: {smoke.split(': ', 1)[1]}"]
+
+    steps.append(Step(f"the sdist in a fresh venv: collect all, run {len(SDIST_SMOKE)} files",
+                      sdist_smoke, cost=10, needs=(built,), slug="sdist"))
+
+    # -- static checks and docs --
+    steps.append(Step("pyright --verifytypes trio_promise (the installed wheel)",
+                      verifytypes, cost=5, needs=(built,)))
+    steps.append(Step("pyright strict (package, tests, type tests, examples, benchmarks)",
+                      lambda out: out.run(BIN / "pyright"), cost=13))
 
     def sphinx(out: Out) -> None:
         for builder in ("html", "doctest"):
             out.run(BIN / "sphinx-build", "-E", "-W", "--keep-going", "-q", "-b",
                     builder, "docs", ROOT / "docs" / "_build" / builder)
 
-    jobs.append(("sphinx docs (-W): html and doctest", no_summary(sphinx)))
-    jobs.append(("mypy --strict (mypy.ini)", no_summary(lambda out: out.run(BIN / "mypy"))))
+    steps.append(Step("sphinx docs (-W): html and doctest", sphinx, cost=5))
+    steps.append(Step("mypy --strict (mypy.ini)", lambda out: out.run(BIN / "mypy"),
+                      cost=8))
+    steps.append(Step("flake8-async (ASYNC9xx on the library; changed files only)",
+                      flake8_async, cost=45))
 
-    workers = (os.cpu_count() or 2) + 1
-    say(f"{len(jobs)} steps in parallel ({workers} at once; logs in "
-        f"{LOGS.relative_to(ROOT)}/)")
-    print("\n".join(f"  - {title}" for title, _ in jobs), flush=True)
-    lock = threading.Lock()
-
-    def start(index: int, title: str, body: Callable[[Out], list[str]]) -> None:
-        log = LOGS / f"{index:02d}-{re.sub(r'[^a-z0-9.]+', '-', title.lower())[:60]}.log"
-        out = Out(log)
-        began = time.monotonic()
-        try:
-            lines = body(out)
-            error = None
-        except (subprocess.CalledProcessError, SystemExit) as exc:
-            lines, error = [], exc
-        except Exception as exc:  # a bug in this script: report it with the rest
-            lines, error = [], exc
-        finally:
-            out.close()
-        with lock:
-            say(f"{title}: {'ok' if error is None else 'FAILED'} "
-                f"({time.monotonic() - began:.0f} s, CPU {out.cpu:.0f} s; "
-                f"{log.relative_to(ROOT)})")
-            for line in lines:
-                print(f"  {line}")
-                summaries.append(line)
-            if error is not None:
-                summaries.append(f"FAILED: {error}" if isinstance(error, SystemExit)
-                                 else f"FAILED: {title}")
-                tail = log.read_text(encoding="utf-8", errors="replace").splitlines()
-                print("\n".join(tail[-60:]))
-                print(f"FAILED: {title}: {error}", flush=True)
-                failed.append(title)
-
-    LOGS.mkdir(parents=True, exist_ok=True)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        for index, (title, body) in enumerate(jobs):
-            pool.submit(start, index, title, body)
+    cores = os.cpu_count() or 2
+    say(f"{len(steps)} steps, about {cores + 2} processes at once; logs in "
+        f"{LOGS.relative_to(ROOT)}/")
+    results = run_steps(steps, cores)
+    failed += [r.step.title for r in results if not r.ok]
 
     elapsed = time.monotonic() - started
-    say("test suite runs")
-    for line in summaries:
-        print(f"  {line}")
+    say("summary (wall s, CPU s)")
+    for result in sorted(results, key=lambda r: -r.cpu):
+        print(f"  {'ok    ' if result.ok else 'FAILED'} {result.seconds:5.0f} "
+              f"{result.cpu:5.0f}  {result.step.title}")
+        for line in result.lines:
+            print(f"           {line}")
     for version in skipped_pythons:
         print(f"  CPython {dotted(version)}: SKIPPED, not found on PATH or in pyenv")
-    print("  Every run includes tests/test_lsp_real.py against a real pylsp (a skipped "
-          f"test fails a run); {', '.join(MAIN_VENV_ONLY)} (the bench extra, or "
-          "half a minute of tracemalloc) run in .venv only.")
     if skipped_pythons and os.environ.get("TRIO_PROMISE_REQUIRE_ALL_PYTHONS") == "1":
         failed.append("every supported CPython (TRIO_PROMISE_REQUIRE_ALL_PYTHONS=1)")
-    print(f"\n{cpu_used()}", flush=True)
+    print(f"\n{cpu_used()}")
+    # Every pytest run's count, added up, alone on a line.
+    counts = [0, 0, 0]
+    for result in results:
+        xml = LOGS / f"{result.step.slug}.xml"
+        if result.step.slug and xml.exists():
+            report = ET.parse(xml).getroot()
+            report = report[0] if report.tag == "testsuites" else report
+            tests, bad, errors, skipped = (
+                int(report.get(k, "0")) for k in ("tests", "failures", "errors", "skipped"))
+            counts[0] += tests - bad - errors - skipped
+            counts[1] += bad + errors
+            counts[2] += skipped
+    print(f"tests: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped", flush=True)
     if failed:
-        sys.exit(f"\n{len(failed)} check(s) failed after {elapsed:.0f} s: "
+        sys.exit(f"\ncheck: {len(failed)} step(s) FAILED, wall time {elapsed:.0f} s: "
                  + "; ".join(failed))
-    say(f"all checks passed in {elapsed:.0f} s")
+    say(f"check: all passed, wall time {elapsed:.0f} s")
 
 
 def main() -> None:
-    commands = {"demo": demo, "check": check}
+    commands = {"demo": demo, "check": check, "quick": quick}
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     try:

@@ -52,6 +52,20 @@ Call: TypeAlias = "Callable[[int, int, Send], Awaitable[int]]"
 Deliver: TypeAlias = "Callable[[int, int], object]"
 
 
+async def _echo_server(receive: Receive, send: Send) -> None:
+    """The peer: answers each request with its own key and value."""
+    async with receive, send:
+        async for key, value in receive:
+            await send.send((key, value))
+
+
+async def _reader(receive: Receive, deliver: Deliver) -> None:
+    """The reader task: hands each reply to ``deliver``."""
+    async with receive:
+        async for key, value in receive:
+            deliver(key, value)
+
+
 async def exchange(
     callers: int, per_caller: int, call: Call, deliver: Deliver
 ) -> float:
@@ -60,16 +74,6 @@ async def exchange(
     replies_send, replies_receive = trio.open_memory_channel[Message](math.inf)
     go = trio.Event()
     clock = Clock(callers)
-
-    async def server(receive: Receive, send: Send) -> None:
-        async with receive, send:
-            async for key, value in receive:
-                await send.send((key, value))
-
-    async def reader(receive: Receive) -> None:
-        async with receive:
-            async for key, value in receive:
-                deliver(key, value)
 
     async def caller(first_key: int, send: Send) -> None:
         async with send:
@@ -80,8 +84,8 @@ async def exchange(
         clock.one_done()
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(server, requests_receive, replies_send)
-        nursery.start_soon(reader, replies_receive)
+        nursery.start_soon(_echo_server, requests_receive, replies_send)
+        nursery.start_soon(_reader, replies_receive, deliver)
         async with requests_send:
             for i in range(callers):
                 nursery.start_soon(caller, i * per_caller, requests_send.clone())
@@ -101,24 +105,14 @@ async def spawned_exchange(requests: int, call: Call, deliver: Deliver) -> float
     replies_send, replies_receive = trio.open_memory_channel[Message](math.inf)
     clock = Clock(requests)
 
-    async def server(receive: Receive, send: Send) -> None:
-        async with receive, send:
-            async for key, value in receive:
-                await send.send((key, value))
-
-    async def reader(receive: Receive) -> None:
-        async with receive:
-            async for key, value in receive:
-                deliver(key, value)
-
     async def handle(key: int, send: Send) -> None:
         reply = await call(key, key, send)
         assert reply == key
         clock.one_done()
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(server, requests_receive, replies_send)
-        nursery.start_soon(reader, replies_receive)
+        nursery.start_soon(_echo_server, requests_receive, replies_send)
+        nursery.start_soon(_reader, replies_receive, deliver)
         await trio.testing.wait_all_tasks_blocked()
         async with requests_send, trio.open_nursery() as handlers:
             clock.start()
@@ -347,11 +341,6 @@ def quarantine_run(
                     mock.jump(TICK)
                     await send.send((key, value))
 
-        async def reader(receive: Receive) -> None:
-            async with receive:
-                async for key, value in receive:
-                    replies.resolve(key, value)
-
         async def caller(first: int, send: Send) -> None:
             nonlocal peak, abandoned
             async with send:
@@ -371,7 +360,7 @@ def quarantine_run(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(server, requests_receive, replies_send)
-            nursery.start_soon(reader, replies_receive)
+            nursery.start_soon(_reader, replies_receive, replies.resolve)
             async with requests_send:
                 for i in range(callers):
                     nursery.start_soon(caller, i * per_caller, requests_send.clone())

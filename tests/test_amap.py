@@ -810,6 +810,7 @@ def _only_keyboard_interrupts(error: BaseException) -> bool:
     return isinstance(error, KeyboardInterrupt)
 
 
+@pytest.mark.sweep  # SIGINT at every line amap runs
 @pytest.mark.parametrize(("ordered", "settled"), [(False, False), (True, True)])
 # An interrupt at a task's very first instruction, before any line of it
 # runs, leaves its coroutine argument unawaited, as it would for any task

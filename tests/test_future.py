@@ -1065,6 +1065,29 @@ async def test_settling_wakes_every_join() -> None:
     assert fut.statistics().tasks_waiting == 0
 
 
+@pytest.mark.parametrize("joins", [1, 3])
+async def test_try_set_result_wakes_every_join(joins: int) -> None:
+    # try_set_result wakes the joins with its own written-out copy of the
+    # hook calls (every spawned task settles through it): one join is a lone
+    # hook, several are a dict of them. Before this test only the sweeps
+    # reached the second case.
+    fut: Future[int] = Future()
+    results: list[object] = []
+
+    async def join_all() -> None:
+        results.append(await wait_all([fut]))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(joins):
+            nursery.start_soon(join_all)
+        await trio.testing.wait_all_tasks_blocked()
+        assert fut.statistics().tasks_waiting == joins
+        assert fut.try_set_result(8)
+        assert not fut.try_set_result(9)
+    assert results == [[8]] * joins
+    assert fut.statistics().tasks_waiting == 0
+
+
 async def test_last_of_two_joins_leaving_empties_the_watch_list() -> None:
     fut: Future[int] = Future()
     async with trio.open_nursery() as nursery:

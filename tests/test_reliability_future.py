@@ -644,6 +644,7 @@ class FutureMachine(RuleBasedStateMachine):
         self.driver.step(lambda: self._op_cancel_join(jm)).unwrap()
 
 
+@pytest.mark.sweep  # 150 runs of 40 steps
 def test_future_state_machine() -> None:
     before = _EXPLORED["steps"]
     run_state_machine_as_test(

@@ -79,27 +79,8 @@ def _check_cause(exc: object) -> None:
 
 def _check_error(error: object) -> None:
     """Refuse a bad ``close(error=...)`` with a ``TypeError``."""
-    if error is None or isinstance(error, Exception):
-        return
-    if isinstance(error, type) and issubclass(
-        cast("type[object]", error), BaseException
-    ):
-        name = cast("type[object]", error).__qualname__
-        raise TypeError(
-            f"close() needs an exception instance as error=, got the class "
-            f"{name}; did you mean {name}()?"
-        )
-    if isinstance(error, BaseException):
-        # The same rule as for a future: a BaseException (trio.Cancelled,
-        # KeyboardInterrupt) belongs to the task it was raised in.
-        raise TypeError(
-            f"close() refuses {type(error).__qualname__} as error=: only "
-            f"Exception instances can be given to callers, a BaseException "
-            f"belongs to the task it was raised in"
-        )
-    raise TypeError(
-        f"close() needs an Exception instance as error=, got {type(error).__qualname__}"
-    )
+    if error is not None:
+        check_exception(error, "close", " as error=", "given to callers")
 
 
 def _check_keys(keys: object) -> range | None:

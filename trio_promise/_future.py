@@ -166,10 +166,14 @@ def cancelled_now() -> bool:
         return True
 
 
-def check_exception(exc: object, method: str) -> None:
+def check_exception(
+    exc: object, method: str, argument: str = "", use: str = "stored"
+) -> None:
     """Refuse anything but an ``Exception`` instance, before any state change.
 
-    ``method`` names the public call in the message (for example "fail").
+    ``method`` names the public call in the message (for example "fail"),
+    ``argument`` the parameter when it is not the first (" as error="),
+    and ``use`` what the exception is for ("stored", "given to callers").
     """
     if isinstance(exc, Exception):
         return
@@ -177,7 +181,7 @@ def check_exception(exc: object, method: str) -> None:
     if isinstance(exc, type) and issubclass(cast("type[object]", exc), BaseException):
         name = cast("type[object]", exc).__qualname__
         raise TypeError(
-            f"{method}() needs an exception instance, got the class "
+            f"{method}() needs an exception instance{argument}, got the class "
             f"{name}; did you mean {name}()?"
         )
     if isinstance(exc, BaseException):
@@ -186,11 +190,13 @@ def check_exception(exc: object, method: str) -> None:
         # Stored in a future, they would reach waiters that were never
         # cancelled or interrupted, and trio would misread them.
         raise TypeError(
-            f"{method}() refuses {kind.__qualname__}: only Exception "
-            f"instances can be stored, a BaseException belongs to the task "
+            f"{method}() refuses {kind.__qualname__}{argument}: only Exception "
+            f"instances can be {use}, a BaseException belongs to the task "
             f"it was raised in"
         )
-    raise TypeError(f"{method}() needs an Exception instance, got {kind.__qualname__}")
+    raise TypeError(
+        f"{method}() needs an Exception instance{argument}, got {kind.__qualname__}"
+    )
 
 
 @final
