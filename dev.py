@@ -86,7 +86,7 @@ SUITE_REQUIREMENTS = (
     "pytest", "pytest-trio", "hypothesis", "typing-extensions", "exceptiongroup",
     "python-lsp-server",
 )
-# These need the `bench` extra (aioresult, anyio, matplotlib) and test nothing
+# These need the `bench` extra (aioresult, anyio, aiometer, matplotlib) and test nothing
 # about the interpreter: the benchmark suite's quick run, and the docs' claims
 # about the peers. They run in .venv only.
 MAIN_VENV_ONLY = (

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sphinx.ext import intersphinx
+from sphinx.pycode import ModuleAnalyzer
 from sphinx.util.nodes import make_refnode
 
 # Document the checkout, not whatever trio_promise happens to be installed.
@@ -22,8 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import trio_promise
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures
+
 if TYPE_CHECKING:
-    from docutils.nodes import Element
+    from docutils.nodes import Element, Node, system_message
+    from docutils.parsers.rst.states import Inliner
     from sphinx.addnodes import pending_xref
     from sphinx.application import Sphinx
     from sphinx.environment import BuildEnvironment
@@ -54,7 +59,8 @@ intersphinx_timeout = 1
 # -- autodoc / napoleon ------------------------------------------------------
 # reference.rst lists each class's members one by one, in reading order:
 # since __init__.py rewrites __module__ to "trio_promise", autodoc cannot find
-# the source order and would fall back to alphabetical.
+# the source order and would fall back to alphabetical. The same rewrite hides
+# the typed @overload signatures; _show_overloads() below gives them back.
 autodoc_member_order = "bysource"
 autodoc_preserve_defaults = True
 napoleon_google_docstring = True
@@ -161,5 +167,67 @@ def _resolve_missing(
     return found
 
 
+# -- the typed overloads -----------------------------------------------------
+#
+# autodoc shows a function's @overload signatures instead of its
+# implementation's only when its source analyzer finds them, and it analyses
+# the module named by ``__module__``. __init__.py sets that to "trio_promise"
+# (so that reprs and the docs say ``trio_promise.gather``), so autodoc reads
+# __init__.py, finds no overloads there, and shows the implementation's
+# ``Any`` signature. The analyzer of "trio_promise" is cached for the whole
+# build: hand it the overloads of every public function, read from the
+# private module that defines it.
+
+
+def overloads_by_public_name() -> dict[str, list[object]]:
+    """The @overload signatures of each public function, by public name."""
+    found: dict[str, list[object]] = {}
+    for name in trio_promise.__all__:
+        obj = getattr(trio_promise, name)
+        code = getattr(obj, "__code__", None)
+        if code is None:
+            continue  # a class: its methods have no overloads
+        module = Path(code.co_filename).stem
+        analyzer = ModuleAnalyzer.for_module(f"trio_promise.{module}")
+        analyzer.analyze()
+        if name in analyzer.overloads:
+            found[name] = list(analyzer.overloads[name])
+    return found
+
+
+def _show_overloads(app: Sphinx) -> None:
+    analyzer = ModuleAnalyzer.for_module("trio_promise")
+    analyzer.analyze()
+    analyzer.overloads.update(overloads_by_public_name())  # type: ignore[arg-type]
+
+
+# -- benchmark figures -------------------------------------------------------
+#
+# :bench:`fan-out (100,000): trio_promise / floor` shows the figure computed
+# from benchmarks/results/results.json (see figures.py): no figure is copied
+# by hand, so a new committed run updates every page.
+
+
+def _bench_role(
+    name: str,
+    rawtext: str,
+    text: str,
+    lineno: int,
+    inliner: Inliner,
+    options: dict[str, object] | None = None,
+    content: list[str] | None = None,
+) -> tuple[list[Node], list[system_message]]:
+    from docutils import nodes
+
+    try:
+        value = figures.figure(text)
+    except (KeyError, ValueError) as exc:
+        error = inliner.reporter.error(f"bench: {exc}", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, error)], [error]
+    return [nodes.Text(value)], []
+
+
 def setup(app: Sphinx) -> None:
+    app.add_role("bench", _bench_role)
+    app.connect("builder-inited", _show_overloads)
     app.connect("missing-reference", _resolve_missing)

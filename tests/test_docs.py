@@ -8,6 +8,7 @@ match the script that writes them.
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import inspect
 import re
@@ -97,3 +98,26 @@ def test_vendored_inventories_match_their_script(tmp_path: Path) -> None:
         assert read_inventory(tmp_path / name) == read_inventory(
             DOCS / "_inv" / name
         ), f"docs/_inv/{name} is stale: run python docs/_inv/make_inventories.py"
+
+
+def layout_block() -> str:
+    text = (DOCS.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    section = text.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```", 2)[1]
+
+
+def test_contributing_layout_names_every_module() -> None:
+    block = layout_block()
+    package = DOCS.parent / "trio_promise"
+    for path in sorted(package.glob("*.py")):
+        assert path.name in block, f"CONTRIBUTING.md's layout misses {path.name}"
+
+
+def test_contributing_layout_describes_every_test_file() -> None:
+    block = " ".join(layout_block().split())
+    patterns = re.findall(r"[\w*]+\.py", block.split("tests/", 1)[1].split("docs/")[0])
+    for path in sorted((DOCS.parent / "tests").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        assert any(fnmatch.fnmatch(path.name, p) for p in patterns), (
+            f"CONTRIBUTING.md's layout does not describe tests/{path.name}")

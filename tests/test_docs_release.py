@@ -93,18 +93,42 @@ def test_readme_links_contributing_and_history() -> None:
     assert (ROOT / "CONTRIBUTING.md").is_file()
 
 
-def test_readme_benchmarks_show_the_committed_run() -> None:
-    # The README copies the summary of benchmarks/results/results.md (the
-    # committed full run); a new run must not leave the README behind.
-    committed = (ROOT / "benchmarks" / "results" / "results.md").read_text(
-        encoding="utf-8"
-    )
-    run_line = next(
-        line for line in committed.splitlines() if line.startswith("`python ")
-    )
-    summary = committed.split("### Summary\n", 1)[1].split("\n### ", 1)[0]
-    table = [line for line in summary.splitlines() if line.startswith("|")]
-    section = readme_section("Benchmarks")
-    assert run_line in section
-    assert len(table) > 10
-    assert [line for line in section.splitlines() if line.startswith("|")] == table
+def test_no_separate_install_for_what_the_bench_extra_has() -> None:
+    config = configparser.RawConfigParser()
+    config.read(ROOT / "setup.cfg", encoding="utf-8")
+    bench = [re.split(r"[\s<>=;\[]", line.strip(), maxsplit=1)[0]
+             for line in config["options.extras_require"]["bench"].splitlines()
+             if line.strip()]
+    assert "aiometer" in bench
+    places = {"README.md": README, **DOCS,
+              "benchmarks/README.md": (ROOT / "benchmarks" / "README.md").read_text(
+                  encoding="utf-8")}
+    for name, text in places.items():
+        for package in bench:
+            assert not re.search(rf"pip install {package}\b", text), (
+                f"{name} says to install {package}, which the bench extra has")
+            assert not re.search(
+                rf"{package}[^.\n]*not in the .?bench.? extra", text), name
+
+
+def test_readme_tours_first() -> None:
+    # What it is, install, then a first example a newcomer can run, within
+    # the first 40 lines; the jobs one by one; then the choice, the numbers.
+    lines = README.splitlines()
+    first_code = next(i for i, line in enumerate(lines) if line == "```python")
+    assert first_code < 40, f"the first example starts at line {first_code + 1}"
+    headings = [line[3:] for line in lines if line.startswith("## ")]
+    assert headings[:3] == ["Install", "Quick start",
+                            "A first example: one result, many readers"]
+    jobs = ["Many waiters", "Spawn tasks", "Results as they come", "Match replies"]
+    found = [next(i for i, h in enumerate(headings) if h.startswith(job)) for job in jobs]
+    assert found == sorted(found)
+    assert found[-1] < headings.index("Which one to use") < headings.index("Benchmarks")
+    assert "(docs/protocol.rst)" in readme_section("Match replies to requests: `Correlator`")
+    assert "(docs/benchmarks.rst)" in readme_section("Benchmarks")
+
+
+def test_readme_quick_start_has_exactly_the_two_commands() -> None:
+    block = readme_section("Quick start").split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands == ["python3 dev.py demo", "python3 dev.py check"]

@@ -10,7 +10,9 @@ the same answer. Around it:
 * :func:`gather`, :func:`gather_map` and :func:`race` run async callables
   concurrently in a nursery of their own, and :func:`amap` streams the
   results of a map over many items, with bounded memory;
-* :class:`RateLimiter` and ``limiter=`` compose limits with every helper;
+* :class:`RateLimiter` and ``limiter=`` compose limits with every helper
+  that starts tasks (:func:`spawn`, :func:`gather`, :func:`gather_map`,
+  :func:`race`, :func:`amap`);
 * :class:`Correlator` matches replies to requests in protocol code.
 
 Everything is importable from here: ``from trio_promise import Future``.

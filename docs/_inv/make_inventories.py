@@ -91,6 +91,7 @@ PYTHON: list[tuple[str, str, str]] = [
         (f"contextlib.{name}", "py:class", "library/contextlib.html#$")
         for name in ("AbstractAsyncContextManager", "AbstractContextManager")
     ),
+    ("contextlib.aclosing", "py:function", "library/contextlib.html#$"),
     ("functools.partial", "py:function", "library/functools.html#$"),
     ("tracemalloc", "py:module", "library/tracemalloc.html#module-tracemalloc"),
     ("types.TracebackType", "py:class", "library/types.html#$"),
@@ -181,6 +182,7 @@ TRIO: list[tuple[str, str, str]] = [
         (f"trio.{name}", "py:exception", "reference-core.html#$")
         for name in (
             "BrokenResourceError",
+            "BusyResourceError",
             "Cancelled",
             "ClosedResourceError",
             "EndOfChannel",
@@ -203,6 +205,7 @@ TRIO: list[tuple[str, str, str]] = [
     ("trio.from_thread.run", "py:function", "reference-core.html#$"),
     ("trio.to_thread.run_sync", "py:function", "reference-core.html#$"),
     ("trio.lowlevel.checkpoint", "py:function", "reference-lowlevel.html#$"),
+    ("trio.as_safe_channel", "py:function", "reference-core.html#$"),
     ("trio.testing.MockClock", "py:class", "reference-testing.html#$"),
     *(
         (f"trio.testing.{name}", "py:function", "reference-testing.html#$")
