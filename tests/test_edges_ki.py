@@ -307,7 +307,7 @@ def _as_future(obj: object) -> Future[Any] | None:
     return None
 
 
-def _run(main: Callable[[], Awaitable[None]], tracer: Any) -> BaseException | None:
+def run(main: Callable[[], Awaitable[None]], tracer: Any) -> BaseException | None:
     old = sys.gettrace()
     sys.settrace(tracer)
 
@@ -321,7 +321,7 @@ def _run(main: Callable[[], Awaitable[None]], tracer: Any) -> BaseException | No
     return result.error if isinstance(result, outcome.Error) else None
 
 
-def _only_keyboard_interrupts(exc: BaseException | None) -> bool:
+def only_keyboard_interrupts(exc: BaseException | None) -> bool:
     if exc is None or isinstance(exc, KeyboardInterrupt):
         return True
     if isinstance(exc, BaseExceptionGroup):
@@ -342,12 +342,12 @@ def _lines(
             return tracer
         return None
 
-    exc = _run(scenario(World()), tracer)
+    exc = run(scenario(World()), tracer)
     assert exc is None, f"the scenario fails without any interrupt: {exc!r}"
     return list(seen)
 
 
-def _check(world: World, interrupted_setter: Future[Any] | None, where: str) -> None:
+def check(world: World, interrupted_setter: Future[Any] | None, where: str) -> None:
     for fut in world.futures:
         assert fut.statistics().tasks_waiting == 0, (
             f"{where}: a waiter or hook is left on {fut!r}"
@@ -403,12 +403,12 @@ def test_keyboard_interrupt_at_every_line(name: str) -> None:
                 return tracer
             return None
 
-        exc = _run(scenario(world), tracer)
+        exc = run(scenario(world), tracer)
         where = f"{name}, SIGINT at {os.path.basename(target[0])}:{target[1]}"
         assert fired, f"{where}: the line was not reached again"
-        assert _only_keyboard_interrupts(exc), f"{where}: ended with {exc!r}"
+        assert only_keyboard_interrupts(exc), f"{where}: ended with {exc!r}"
         interrupted += exc is not None
-        _check(world, fired[0], where)
+        check(world, fired[0], where)
         if name.startswith(("spawn", "Correlator")):
             for fut in world.futures:
                 assert fut.done(), f"{where}: a spawned task left {fut!r} pending"
@@ -464,8 +464,8 @@ def test_a_protected_wait_is_still_interrupted_by_ctrl_c(name: str) -> None:
             nursery.start_soon(press_ctrl_c)
             await WAITS[name](futs)
 
-    exc = _run(main, None)
+    exc = run(main, None)
     assert exc is not None
-    assert _only_keyboard_interrupts(exc), repr(exc)
+    assert only_keyboard_interrupts(exc), repr(exc)
     for fut in futs:
         assert fut.statistics().tasks_waiting == 0

@@ -37,7 +37,7 @@ import trio
 
 from trio_promise import RateLimiter, amap, gather, gather_map, race
 
-from .test_edges_ki import PACKAGE, World, _check, _only_keyboard_interrupts, _run
+from .test_edges_ki import PACKAGE, World, check, only_keyboard_interrupts, run
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
@@ -301,9 +301,9 @@ def _count_events(scenario: Any) -> int:
     world = World()
     main, calls = scenario(world)
     _seed()
-    exc = _run(main, tracer)
+    exc = run(main, tracer)
     assert exc is None, f"the scenario fails without any interrupt: {exc!r}"
-    _check(world, None, "no interrupt")
+    check(world, None, "no interrupt")
     assert calls.now == 0
     return events
 
@@ -343,12 +343,12 @@ def test_keyboard_interrupt_at_every_line_event(name: str) -> None:
             return None
 
         _seed()
-        exc = _run(main, tracer)
+        exc = run(main, tracer)
         place = f"{name}, SIGINT at line event {target} ({where})"
         assert where, f"{place}: the event was not reached again"
-        assert _only_keyboard_interrupts(exc), f"{place}: ended with {exc!r}"
+        assert only_keyboard_interrupts(exc), f"{place}: ended with {exc!r}"
         interrupted += exc is not None
-        _check(world, None, place)
+        check(world, None, place)
         assert calls.now == 0, f"{place}: a call was left running"
         exits.add(where[0])
         del exc
@@ -399,18 +399,18 @@ def test_the_sweeps_reach_the_limiter_and_nursery_exits() -> None:
     for scenario, _ in SCENARIOS.values():
         main, _calls = scenario(World())
         _seed()
-        assert _run(main, tracer) is None
+        assert run(main, tracer) is None
     missing = {f"{os.path.basename(p)}:{n}" for p, n in wanted if seen.get((p, n), 0) < 2}
     assert not missing, f"not reached on the way in and out: {sorted(missing)}"
 
 
 def test_groups_are_only_keyboard_interrupts() -> None:
     # The check the sweep relies on, on the shapes trio produces.
-    assert _only_keyboard_interrupts(None)
-    assert _only_keyboard_interrupts(
+    assert only_keyboard_interrupts(None)
+    assert only_keyboard_interrupts(
         BaseExceptionGroup("x", [KeyboardInterrupt(), BaseExceptionGroup("y", [KeyboardInterrupt()])])
     )
-    assert not _only_keyboard_interrupts(trio.TrioInternalError())
+    assert not only_keyboard_interrupts(trio.TrioInternalError())
 
 
 @pytest.mark.parametrize("limit", [None, 3])
@@ -434,9 +434,9 @@ def test_reading_the_input_stays_interruptible(limit: int | None) -> None:
     async def main() -> None:
         await gather_map(call, numbers(), limit=limit)
 
-    exc = _run(main, None)
+    exc = run(main, None)
     assert exc is not None
-    assert _only_keyboard_interrupts(exc), repr(exc)
+    assert only_keyboard_interrupts(exc), repr(exc)
     assert produced == [0, 1, 2, 3, 4, 5]
     produced.clear()
 
@@ -445,7 +445,7 @@ def test_reading_the_input_stays_interruptible(limit: int | None) -> None:
             async for _ in results:
                 pass
 
-    exc = _run(amap_only, None)
+    exc = run(amap_only, None)
     assert exc is not None
-    assert _only_keyboard_interrupts(exc), repr(exc)
+    assert only_keyboard_interrupts(exc), repr(exc)
     assert produced == [0, 1, 2, 3, 4, 5]
