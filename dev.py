@@ -86,12 +86,14 @@ SUITE_REQUIREMENTS = (
     "pytest", "pytest-trio", "hypothesis", "typing-extensions", "exceptiongroup",
     "python-lsp-server",
 )
-# These need the `bench` extra (aioresult, anyio, aiometer, matplotlib) and test nothing
-# about the interpreter: the benchmark suite's quick run, and the docs' claims
-# about the peers. They run in .venv only.
+# These need the `bench` extra (aioresult, anyio, aiometer, matplotlib) or the
+# `docs` extra (Sphinx) and test nothing about the interpreter: the benchmark
+# suite's quick run, the docs' claims about the peers, and the API reference
+# as Sphinx renders it. They run in .venv only.
 MAIN_VENV_ONLY = (
     "tests/test_benchmarks_quick.py",
     "tests/test_docs_peers.py",
+    "tests/test_docs_reference.py",
 )
 # The sdist's smoke run: the files that read the unpacked tree (README, docs,
 # licences, setup.cfg) and check that the installed package is the one tested.
