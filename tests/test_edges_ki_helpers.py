@@ -313,7 +313,7 @@ def test_keyboard_interrupt_at_every_line_event(name: str) -> None:
     scenario, floor = SCENARIOS[name]
     total = _count_events(scenario)
     assert total >= floor, f"{name}: only {total} line events swept"
-    interrupted = 0
+    interrupted = unreached = 0
     exits: set[str] = set()
     for target in range(1, total + 1):
         world = World()
@@ -345,7 +345,16 @@ def test_keyboard_interrupt_at_every_line_event(name: str) -> None:
         _seed()
         exc = run(main, tracer)
         place = f"{name}, SIGINT at line event {target} ({where})"
-        assert where, f"{place}: the event was not reached again"
+        if not where:
+            # trio walks some sets of tasks (a cancelled scope's) in address
+            # order, so a run may end a few line events short of the
+            # counting run (seen on CPython 3.10 with trio 0.28). Such a run
+            # was not interrupted, and must leave everything whole too.
+            assert exc is None, f"{place}: ended with {exc!r}"
+            check(world, None, place)
+            assert calls.now == 0, f"{place}: a call was left running"
+            unreached += 1
+            continue
         assert only_keyboard_interrupts(exc), f"{place}: ended with {exc!r}"
         interrupted += exc is not None
         check(world, None, place)
@@ -357,9 +366,11 @@ def test_keyboard_interrupt_at_every_line_event(name: str) -> None:
     gc.collect()
     print(
         f"\n{name}: SIGINT at each of {total} library line events "
-        f"({len(exits)} distinct lines), {interrupted} runs interrupted"
+        f"({len(exits)} distinct lines), {interrupted} runs interrupted, "
+        f"{unreached} ended before their event"
     )
     assert interrupted > 0
+    assert total - unreached >= floor, f"{name}: only {total - unreached} events swept"
 
 
 def test_the_sweeps_reach_the_limiter_and_nursery_exits() -> None:
